@@ -1,5 +1,5 @@
 /* tests/unit/check.h: the door of the unit tests: checks and the runner's table.
- * A test is any `void test_NAME(void)` in tests/unit/*.c; it passes when none
+ * A test is any `void test_NAME(void)` in a tests/unit file; it passes when none
  * of its checks fail. CHECK records the file and line of a failure. */
 #ifndef DLLM_CHECK_H
 #define DLLM_CHECK_H
