@@ -297,6 +297,15 @@ struct sched_event {
     int prompt_tokens;
     int completion_tokens;
     const char *error;         /* FINISH_ERROR: why */
+    /* DONE, when the request asked for logprobs (params.n_logprobs > 0): the
+     * answer's tokens, each one's logprob_raw when committed, and the top
+     * n_top alternatives per token (row-major, n_tokens x n_top). NULL and 0
+     * otherwise; the HTTP layer then reports logprobs as null. */
+    const int32_t *tokens;
+    const float *token_logprobs;
+    const int32_t *top_ids;
+    const float *top_logprobs;
+    int n_tokens, n_top;
 };
 
 typedef void (*sched_event_fn)(void *cb_user, const struct sched_event *ev);
