@@ -109,9 +109,12 @@ class LLaDA(nn.Module):
             self._rope[key] = rope_cos_sin(L, self.c.d_model // self.c.n_heads, self.c.rope_theta, device)
         return self._rope[key]
 
-    def forward(self, ids):
+    def hidden(self, ids):
         x = self.embed(ids)
         cos, sin = self.rope(ids.shape[1], ids.device)
         for b in self.blocks:
             x = b(x, cos, sin)
-        return self.head(self.norm(x))
+        return self.norm(x)
+
+    def forward(self, ids):
+        return self.head(self.hidden(ids))
