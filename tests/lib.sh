@@ -15,3 +15,29 @@ t_summary() { echo "$T_PASS passed, $T_FAIL failed, $T_SKIP skipped"; [ "$T_FAIL
 T_SHARED=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/shared
 [ -d "$T_SHARED" ] || T_SHARED=
 PY=/usr/bin/python3
+
+# A free TCP port on loopback.
+t_free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# t_start_server BINARY PORT LOG ARGS...: starts the server, waits for /health
+# to answer 200 (up to 120 s); sets T_SERVER_PID. Returns 1 if it never did.
+t_start_server() {
+    local bin=$1 port=$2 log=$3; shift 3
+    "$bin" --port "$port" "$@" > "$log" 2>&1 &
+    T_SERVER_PID=$!
+    for _ in $(seq 1 240); do
+        if curl -sf -o /dev/null "http://127.0.0.1:$port/health"; then return 0; fi
+        kill -0 "$T_SERVER_PID" 2>/dev/null || return 1
+        sleep 0.5
+    done
+    return 1
+}
+# t_stop_server: SIGTERM, wait; prints the exit status.
+t_stop_server() {
+    kill -TERM "$T_SERVER_PID" 2>/dev/null
+    wait "$T_SERVER_PID"
+    echo $?
+}
+# Resident memory of a process in KiB.
+t_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# The model the integration tests serve: the default one.
+T_MODEL=models/dllm-kjv.gguf
