@@ -25,6 +25,9 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 ENGINE_SRC := $(wildcard engine/*.c engine/*/*.c)
 LIB_SRC    := $(ENGINE_SRC) $(wildcard api/*.c config/*.c) $(filter-out server/main.c,$(wildcard server/*.c))
+# The browser page, embedded in the binary at build time (tools/embed.sh).
+PAGE_C     := build/gen/page_html.c
+LIB_SRC    += $(PAGE_C)
 CUDA_SRC   := $(wildcard engine/cuda/*.cu)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
@@ -53,6 +56,10 @@ bin/dllm-server: $(BUILD)/obj/server/main.o $(LIB_OBJ)
 bin/dllm-cli: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cli/*.c)) $(LIB_OBJ)
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(PAGE_C): server/page.html tools/embed.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed.sh server/page.html dllm_page_html > $@.$$$$ && mv $@.$$$$ $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

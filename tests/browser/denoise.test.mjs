@@ -1,0 +1,185 @@
+// The page at / in a real browser: Debian's Chromium, driven by playwright-core.
+// Usage: node tests/browser/denoise.test.mjs BASE_URL OUT_DIR [API_KEY]
+// Prints "ok NAME" / "FAIL NAME: why" lines; tests/suite_browser.sh counts them.
+// The reference for the page's final text is the same request sent to the API
+// without streaming (fetch from Node, not from the page).
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const base = process.argv[2].replace(/\/+$/, '');
+const outDir = process.argv[3];
+const apiKey = process.argv[4] || '';
+
+function ok(name) { console.log(`ok   ${name}`); }
+function fail(name, why) { console.log(`FAIL ${name}: ${String(why).replace(/\s+/g, ' ').slice(0, 400)}`); }
+function check(name, cond, why) { if (cond) ok(name); else fail(name, why); return cond; }
+
+// Settings of lane 1; lane 2 is a copy with seed + 1. A temperature above 0
+// makes the answer depend on the seed, so the same-seed check means something.
+const settings = { prompt: 'And God said, Let there be', gen_length: 48, steps: 24, block_length: 16,
+                   remasking: 'low_confidence', temperature: 0.8, seed: 7 };
+
+async function reference(seed) {
+  const body = { prompt: settings.prompt, max_tokens: settings.gen_length, steps: settings.steps,
+                 block_length: settings.block_length, remasking: settings.remasking,
+                 temperature: settings.temperature, seed };
+  const headers = { 'Content-Type': 'application/json' };
+  if (apiKey) headers.Authorization = 'Bearer ' + apiKey;
+  const res = await fetch(base + '/v1/completions', { method: 'POST', headers, body: JSON.stringify(body) });
+  const j = await res.json();
+  if (!res.ok) throw new Error(`reference request: HTTP ${res.status} ${JSON.stringify(j)}`);
+  return j.choices[0].text;
+}
+
+const lane = i => `.lane[data-lane="${i}"]`;
+
+async function fillLane(page, i, s) {
+  for (const [k, v] of Object.entries(s)) {
+    const sel = `${lane(i)} [name="${k}"]`;
+    if (k === 'remasking') await page.selectOption(sel, v);
+    else await page.fill(sel, String(v));
+  }
+}
+
+// Records, after every change to lane i's grid, how many cells it has and how
+// many of them are masked: what a person watching would have seen.
+async function watchGrid(page, i) {
+  await page.evaluate(sel => {
+    window.seen = [];
+    const grid = document.querySelector(sel + ' .grid');
+    new MutationObserver(() => {
+      const cells = grid.querySelectorAll('.cell').length;
+      if (cells) window.seen.push([cells, grid.querySelectorAll('.cell.masked').length]);
+    }).observe(grid, { subtree: true, childList: true, attributes: true, characterData: true });
+  }, lane(i));
+}
+
+async function waitDone(page, i, timeout = 120000) {
+  await page.waitForFunction(sel => {
+    const l = document.querySelector(sel);
+    return l && !l.querySelector('.start').disabled && !l.querySelector('.replay').disabled;
+  }, lane(i), { timeout });
+}
+
+async function replayTo(page, i, v) {
+  await page.$eval(`${lane(i)} .replay`, (el, v) => {
+    el.value = String(v);
+    el.dispatchEvent(new Event('input'));
+  }, v);
+  return page.$eval(lane(i), el => ({ step: Number(el.dataset.step), masked: Number(el.dataset.masked) }));
+}
+
+async function main() {
+  const refs = [await reference(settings.seed), await reference(settings.seed + 1)];
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dllm-chromium-'));
+  const browser = await chromium.launchPersistentContext(userDir, {
+    executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1280, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage();
+    const foreign = [], pageErrors = [];
+    page.on('request', r => { if (!r.url().startsWith(base + '/')) foreign.push(r.url()); });
+    page.on('pageerror', e => pageErrors.push(String(e)));
+
+    const res = await page.goto(base + '/');
+    check('GET / serves the page as text/html', res.status() === 200 &&
+          /^text\/html/.test(res.headers()['content-type'] || ''), `${res.status()} ${res.headers()['content-type']}`);
+    check('the page has its title', (await page.title()).includes('dllm'), await page.title());
+    const root = await (await page.request.get(base + '/')).text();
+    const index = await page.request.get(base + '/index.html');
+    check('GET /index.html serves the same page', index.status() === 200 && (await index.text()) === root,
+          `HTTP ${index.status()}`);
+
+    if (apiKey) {
+      // Without the key: the model list and a run both fail, in plain words.
+      await page.waitForSelector('#top-error:not([hidden])', { timeout: 10000 }).catch(() => {});
+      const top = await page.$eval('#top-error', el => el.hidden ? '' : el.textContent);
+      check('without the API key the page says a key is needed', /API key/.test(top), top || '(no message)');
+      await fillLane(page, 0, settings);
+      await page.click(`${lane(0)} .start`);
+      await page.waitForSelector(`${lane(0)} .error:not([hidden])`, { timeout: 10000 }).catch(() => {});
+      const msg = await page.$eval(`${lane(0)} .error`, el => el.hidden ? '' : el.textContent);
+      check('a run without the key shows the 401 in plain words', /API key/.test(msg) && /401/.test(msg), msg || '(no message)');
+      await page.fill('#apikey', apiKey);
+      await page.dispatchEvent('#apikey', 'change');
+      await page.waitForFunction(() => document.querySelector('#top-error').hidden, null, { timeout: 10000 })
+        .catch(() => {});
+      check('with the key the model list loads', await page.$eval('#model', el => el.options.length > 1), 'no models listed');
+    }
+
+    // A bad field: the server's 400 error object, shown with the field's name.
+    await fillLane(page, 0, { ...settings, steps: 0 });
+    await page.click(`${lane(0)} .start`);
+    await page.waitForSelector(`${lane(0)} .error:not([hidden])`, { timeout: 10000 }).catch(() => {});
+    const bad = await page.$eval(`${lane(0)} .error`, el => el.hidden ? '' : el.textContent);
+    check('a bad setting shows the 400 and names the field', /400/.test(bad) && /steps/.test(bad), bad || '(no message)');
+
+    // One run, watched live.
+    await fillLane(page, 0, settings);
+    await watchGrid(page, 0);
+    const t0 = Date.now();
+    await page.click(`${lane(0)} .start`);
+    await waitDone(page, 0);
+    const secs = (Date.now() - t0) / 1000;
+    const seen = await page.evaluate(() => window.seen);
+    const masks = seen.map(s => s[1]);
+    const cells = seen.length ? seen[seen.length - 1][0] : 0;
+    console.log(`    run: ${secs.toFixed(2)} s, ${seen.length} grid updates, ${cells} cells, masked counts seen: ${masks.join(' ')}`);
+    check('the grid shows masked cells first', masks.length > 0 && masks[0] >= settings.gen_length / 2,
+          `first masked count ${masks[0]} of ${settings.gen_length}`);
+    check('masks only go down as frames arrive', masks.every((m, j) => j === 0 || m <= masks[j - 1]), masks.join(' '));
+    check('several frames were drawn on the way', new Set(masks).size >= 3, `distinct masked counts: ${[...new Set(masks)]}`);
+    check('no masks at the end', masks[masks.length - 1] === 0, `last ${masks[masks.length - 1]}`);
+    const err = await page.$eval(`${lane(0)} .error`, el => el.hidden ? '' : el.textContent);
+    check('no error shown', !err, err);
+    const text = await page.$eval(`${lane(0)} .final`, el => el.textContent);
+    check('the final text equals the API\'s for the same seed', text === refs[0],
+          `page ${JSON.stringify(text)} vs API ${JSON.stringify(refs[0])}`);
+    const progress = await page.$eval(`${lane(0)} .progress`, el => el.textContent.replace(/\s+/g, ' ').trim());
+    console.log(`    progress line: ${progress}`);
+    check('progress shows the last step and tokens/s', /step (\d+) of \1\b/.test(progress) && !/ 0 tokens\/s/.test(progress) &&
+          !/NaN|Infinity/.test(progress), progress);
+
+    // Replay with the slider: start, middle, end; these are the screenshots.
+    const last = Number(await page.$eval(`${lane(0)} .replay`, el => el.max));
+    fs.mkdirSync(outDir, { recursive: true });
+    const first = await replayTo(page, 0, 0);
+    await page.screenshot({ path: path.join(outDir, 'start.png') });
+    const mid = await replayTo(page, 0, Math.floor(last / 2));
+    await page.screenshot({ path: path.join(outDir, 'middle.png') });
+    const end = await replayTo(page, 0, last);
+    await page.screenshot({ path: path.join(outDir, 'end.png') });
+    console.log(`    replay: frame 0 step ${first.step} masked ${first.masked}; middle step ${mid.step} masked ${mid.masked}; ` +
+                `end step ${end.step} masked ${end.masked}`);
+    check('replay steps back through the run', first.masked === masks[0] && mid.masked < first.masked &&
+          mid.masked > end.masked && end.masked === 0 && first.step < mid.step && mid.step < end.step,
+          JSON.stringify({ first, mid, end }));
+
+    // Two lanes side by side, sharing the server.
+    await page.click('#add-lane');
+    const seed2 = await page.$eval(`${lane(1)} [name="seed"]`, el => Number(el.value));
+    check('a new lane copies the settings with the next seed', seed2 === settings.seed + 1, `seed ${seed2}`);
+    await page.click('#start-all');
+    await page.waitForFunction(() => [...document.querySelectorAll('.lane .start')].every(b => b.disabled), null,
+                               { timeout: 5000 }).catch(() => {});
+    await waitDone(page, 0);
+    await waitDone(page, 1);
+    await page.screenshot({ path: path.join(outDir, 'lanes.png') });
+    const texts = [await page.$eval(`${lane(0)} .final`, el => el.textContent),
+                   await page.$eval(`${lane(1)} .final`, el => el.textContent)];
+    check('two lanes at once: each text equals the API\'s for its seed', texts[0] === refs[0] && texts[1] === refs[1],
+          `page ${JSON.stringify(texts)} vs API ${JSON.stringify(refs)}`);
+
+    check('the page fetched nothing but the server', foreign.length === 0, foreign.join(' '));
+    check('no script errors on the page', pageErrors.length === 0, pageErrors.join(' | '));
+  } finally {
+    await browser.close();
+    fs.rmSync(userDir, { recursive: true, force: true });
+  }
+}
+
+main().catch(e => { fail('browser test ran to the end', e.stack || e); process.exitCode = 1; });

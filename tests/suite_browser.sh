@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Browser: the page the server embeds at / (server/page.html), in Debian's
+# headless Chromium driven by playwright-core (tests/browser/denoise.test.mjs),
+# against the real server on loopback with an API key set. Screenshots of one
+# run (start, middle, end of the replay) and of two lanes land in
+# tests/out/browser/.
+set -u
+cd "$(dirname "$0")/.."
+source tests/lib.sh
+out=tests/out/browser
+rm -rf "$out"
+mkdir -p "$out"
+
+missing=
+[ -x bin/dllm-server ] || missing="$missing bin/dllm-server"
+[ -x /usr/bin/chromium ] || missing="$missing /usr/bin/chromium (Debian package chromium)"
+command -v node >/dev/null || missing="$missing node"
+[ -d node_modules/playwright-core ] || missing="$missing node_modules/playwright-core (npm ci)"
+[ -f "$T_MODEL" ] || missing="$missing $T_MODEL"
+if [ -n "$missing" ]; then
+    t_skip "browser" "needs$missing"
+    t_summary; exit
+fi
+
+key=browser-test-key
+port=$(t_free_port)
+if ! t_start_server bin/dllm-server "$port" "$out/server.log" --host 127.0.0.1 --model "$T_MODEL" --api-key "$key"; then
+    t_fail "server starts" "$(tail -5 "$out/server.log")"
+    t_summary; exit
+fi
+trap 'kill -TERM "$T_SERVER_PID" 2>/dev/null' EXIT
+
+timeout 300 node tests/browser/denoise.test.mjs "http://127.0.0.1:$port" "$out" "$key" > "$out/browser.log" 2>&1
+rc=$?
+cat "$out/browser.log"
+T_PASS=$((T_PASS + $(grep -c '^ok ' "$out/browser.log")))
+T_FAIL=$((T_FAIL + $(grep -c '^FAIL ' "$out/browser.log")))
+if [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' "$out/browser.log"; then t_fail "browser test" "exit status $rc"; fi
+for shot in start middle end lanes; do
+    if [ -s "$out/$shot.png" ]; then t_ok "screenshot $out/$shot.png"; else t_fail "screenshot $out/$shot.png" "missing"; fi
+done
+
+t_stop_server > /dev/null
+trap - EXIT
+t_summary
