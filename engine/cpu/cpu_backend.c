@@ -1,3 +1,200 @@
-/* placeholder until the CPU engine lands: replaced, not kept */
-#include "engine/engine.h"
-const struct backend *backend_cpu(void) { return 0; }
+/* The CPU backend's table: load, denoise (forward + per-position reduction),
+ * logits (full rows, for reference tests), free. */
+#include "engine/cpu/cpu.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void cpu_free(void *ctx)
+{
+    struct cpu_ctx *c = ctx;
+    if (!c)
+        return;
+    cpu_weights_free(c);
+    float *bufs[] = {c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->S,
+                     c->rope_cos, c->rope_sin, c->g, c->g2, c->slab, c->slab2};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    free(c->rows.off);
+    free(c->rows.len);
+    cpu_reduce_scratch_free(&c->rs);
+    free(c);
+}
+
+void *cpu_load_opts(const struct model *m, const struct cpu_opts *o, char *err, size_t errlen)
+{
+    struct cpu_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "cpu: out of memory");
+        return NULL;
+    }
+    c->m = m;
+    c->opts = *o;
+    if (o->threads > 0)
+        openblas_set_num_threads(o->threads);
+    if (cpu_weights_load(c, err, errlen)) {
+        cpu_free(c);
+        return NULL;
+    }
+    size_t d = (size_t)c->cfg.d_model;
+    c->g = malloc(sizeof(float) * CPU_HEAD_CHUNK * d);
+    c->g2 = malloc(sizeof(float) * CPU_HEAD_CHUNK * d);
+    if (!c->g || !c->g2 || cpu_reduce_scratch_init(&c->rs, c->cfg.vocab_size)) {
+        snprintf(err, errlen, "cpu: out of memory");
+        cpu_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void *cpu_load(const struct model *m, int threads, char *err, size_t errlen)
+{
+    struct cpu_opts o = {threads, CPU_WEIGHTS_AUTO, 0};
+    return cpu_load_opts(m, &o, err, errlen);
+}
+
+static int check_queries(const struct denoise_row *row, int r, char *err, size_t errlen)
+{
+    if (row->n_query < 0 || (row->n_query > 0 && !row->query)) {
+        snprintf(err, errlen, "cpu: row %d: bad query list", r);
+        return -1;
+    }
+    for (int i = 0; i < row->n_query; i++) {
+        if (row->query[i] < 0 || row->query[i] >= row->len) {
+            snprintf(err, errlen, "cpu: row %d: query position %d outside [0, %d)", r, row->query[i], row->len);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int slabs(struct cpu_ctx *c, char *err, size_t errlen)
+{
+    if (c->slab)
+        return 0;
+    size_t n = (size_t)CPU_HEAD_CHUNK * (size_t)c->cfg.vocab_size;
+    c->slab = malloc(sizeof(float) * n);
+    c->slab2 = malloc(sizeof(float) * n);
+    if (!c->slab || !c->slab2) {
+        snprintf(err, errlen, "cpu: out of memory for the logits slab");
+        return -1;
+    }
+    return 0;
+}
+
+/* One row's queried positions, a chunk at a time: logits (mixed with the
+ * unconditional twin's under CFG), then the reduction of each position. */
+static int reduce_row(struct cpu_ctx *c, const struct denoise_batch *b, int r, struct denoise_pos *out, char *err,
+                      size_t errlen)
+{
+    const struct denoise_row *row = &b->rows[r];
+    int V = c->cfg.vocab_size, u = row->cfg_uncond;
+    int src[CPU_HEAD_CHUNK], src_u[CPU_HEAD_CHUNK];
+    for (int q0 = 0; q0 < row->n_query; q0 += CPU_HEAD_CHUNK) {
+        int n = row->n_query - q0 < CPU_HEAD_CHUNK ? row->n_query - q0 : CPU_HEAD_CHUNK;
+        for (int i = 0; i < n; i++) {
+            src[i] = cpu_head_source(c, r, row->query[q0 + i]);
+            if (u >= 0)
+                src_u[i] = cpu_head_source(c, u, row->query[q0 + i]);
+        }
+        if (cpu_head_logits(c, src, n, c->slab, err, errlen))
+            return -1;
+        if (u >= 0) {
+            if (cpu_head_logits(c, src_u, n, c->slab2, err, errlen))
+                return -1;
+            size_t nv = (size_t)n * (size_t)V;
+            for (size_t i = 0; i < nv; i++)
+                c->slab[i] = cpu_cfg_mix(c->slab[i], c->slab2[i], row->cfg_scale);
+        }
+        for (int i = 0; i < n; i++)
+            cpu_reduce(c->slab + (size_t)i * V, V, &row->rp, row->query[q0 + i], &c->rs, &out[q0 + i]);
+    }
+    return 0;
+}
+
+static int cpu_denoise(void *ctx, const struct denoise_batch *b, char *err, size_t errlen)
+{
+    struct cpu_ctx *c = ctx;
+    double t0 = now_s();
+    if (b->n_rows < 0 || (b->n_rows > 0 && !b->rows)) {
+        snprintf(err, errlen, "cpu: bad batch");
+        return -1;
+    }
+    for (int r = 0; r < b->n_rows; r++) {
+        const struct denoise_row *row = &b->rows[r];
+        if (check_queries(row, r, err, errlen))
+            return -1;
+        int u = row->cfg_uncond;
+        if (u >= b->n_rows || u == r || (u >= 0 && b->rows[u].len != row->len)) {
+            snprintf(err, errlen, "cpu: row %d: CFG twin %d is not a row of the same length", r, u);
+            return -1;
+        }
+    }
+    if (slabs(c, err, errlen) || cpu_forward(c, b->rows, b->n_rows, err, errlen))
+        return -1;
+    struct denoise_pos *out = b->out;
+    for (int r = 0; r < b->n_rows; r++) {
+        if (reduce_row(c, b, r, out, err, errlen))
+            return -1;
+        out += b->rows[r].n_query;
+    }
+    c->st.forward_s += now_s() - t0;
+    return 0;
+}
+
+static int cpu_logits(void *ctx, const struct denoise_row *row, float *out, char *err, size_t errlen)
+{
+    struct cpu_ctx *c = ctx;
+    double t0 = now_s();
+    if (cpu_forward(c, row, 1, err, errlen))
+        return -1;
+    size_t V = (size_t)c->cfg.vocab_size;
+    int src[CPU_HEAD_CHUNK];
+    for (int p0 = 0; p0 < row->len; p0 += CPU_HEAD_CHUNK) {
+        int n = row->len - p0 < CPU_HEAD_CHUNK ? row->len - p0 : CPU_HEAD_CHUNK;
+        for (int i = 0; i < n; i++)
+            src[i] = cpu_head_source(c, 0, p0 + i);
+        if (cpu_head_logits(c, src, n, out + (size_t)p0 * V, err, errlen))
+            return -1;
+    }
+    c->st.forward_s += now_s() - t0;
+    return 0;
+}
+
+void cpu_get_stats(void *ctx, struct cpu_stats *st)
+{
+    *st = ((struct cpu_ctx *)ctx)->st;
+}
+
+void cpu_reset_stats(void *ctx)
+{
+    memset(&((struct cpu_ctx *)ctx)->st, 0, sizeof(struct cpu_stats));
+}
+
+int cpu_weights_resident(void *ctx)
+{
+    return ((struct cpu_ctx *)ctx)->resident;
+}
+
+static const struct backend cpu_backend = {
+    .name = "cpu",
+    .load = cpu_load,
+    .denoise = cpu_denoise,
+    .logits = cpu_logits,
+    .free = cpu_free,
+};
+
+const struct backend *backend_cpu(void)
+{
+    return &cpu_backend;
+}

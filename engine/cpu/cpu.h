@@ -1,0 +1,241 @@
+/* engine/cpu/cpu.h: the CPU denoiser room's door inside the engine.
+ *
+ * The CPU backend (backend_cpu() in engine/engine.h) runs one batched forward
+ * over B canvases: every large product goes through OpenBLAS cblas_sgemm;
+ * attention, norms, RoPE and the per-position vocabulary reduction are plain
+ * loops. What the tests and the benchmark reach beyond the backend table is
+ * declared here: load options, timing counters, and the per-element math of
+ * the reduction (pure functions the CUDA backend shares).
+ *
+ * Batch invariance: OpenBLAS's sgemm result for a matrix row depends on the
+ * shape of the call and the row's place in it (measured on this machine's
+ * Haswell kernels: a canvas stacked under another differs in the last bits).
+ * So by default every projection runs one sgemm per canvas: a canvas's calls
+ * are the same alone or in a batch, and so are its bits.
+ *
+ * Peak memory of one denoise call (floats; N = sum of canvas lengths,
+ * Lmax = longest canvas, q = n_heads*head_dim, kv = n_kv_heads*head_dim,
+ * C = CPU_HEAD_CHUNK positions, V = vocab):
+ *   N*(2*d + 2*q + 2*kv + 2*d_ff) + Lmax^2 + 2*C*V (logits slab, twice with
+ *   CFG) + C*d*2 + V*3 (reduction scratch)
+ * plus the weights: resident f32 (F32 files use the mapping itself), or when
+ * streamed the file's own bytes plus one f32 matrix of the largest layer
+ * weight and CPU_HEAD_VCHUNK*d for the output head.
+ */
+#ifndef DLLM_CPU_H
+#define DLLM_CPU_H
+
+#include "engine/engine.h"
+
+#include <math.h>
+
+#ifdef __CUDACC__
+#define CPU_HD __host__ __device__
+#else
+#define CPU_HD
+#endif
+
+#define CPU_HEAD_CHUNK 64      /* queried positions per logits slab */
+#define CPU_HEAD_VCHUNK 8192   /* vocab rows dequantized at once (streamed weights) */
+
+enum cpu_weights_mode {
+    CPU_WEIGHTS_AUTO,     /* resident when the f32 copy fits half the memory */
+    CPU_WEIGHTS_RESIDENT, /* dequantize every matrix to f32 once, at load */
+    CPU_WEIGHTS_STREAM,   /* keep as stored; dequantize per layer per step */
+};
+
+struct cpu_opts {
+    int threads;                 /* OpenBLAS threads; 0: leave as is */
+    enum cpu_weights_mode weights;
+    int stack_rows;              /* 1: one sgemm over all canvases (faster,
+                                  * not bit-identical across batches) */
+};
+
+/* Time spent, cumulative since load (or the last reset). */
+struct cpu_stats {
+    double forward_s;   /* whole denoise/logits calls */
+    double sgemm_s;     /* inside cblas_sgemm */
+    double dequant_s;   /* streamed weights: dequantizing per step */
+    double sgemm_flop;  /* 2*M*N*K summed */
+    long sgemm_calls;
+};
+
+void *cpu_load_opts(const struct model *m, const struct cpu_opts *o, char *err, size_t errlen);
+void cpu_get_stats(void *ctx, struct cpu_stats *st);
+void cpu_reset_stats(void *ctx);
+/* 1 when the weights were converted to f32 at load. */
+int cpu_weights_resident(void *ctx);
+
+/* ----------------------------------------------- per-element reduction math
+ * Small pure functions: the CPU loops call them per vocabulary entry, and
+ * the CUDA kernels will call the same ones. */
+
+/* Classifier-free guidance: un + (scale + 1) (cond - un). */
+static inline CPU_HD float cpu_cfg_mix(float cond, float un, float scale)
+{
+    return un + (scale + 1.0f) * (cond - un);
+}
+
+/* The logit the sampler sees: divided by the temperature when sampling. */
+static inline CPU_HD float cpu_temper(float logit, float temperature)
+{
+    return temperature > 0.0f ? logit / temperature : logit;
+}
+
+/* Gumbel noise for u in [0,1): -ln(-ln u); u = 0 gives -inf (never chosen).
+ * argmax(l/T + g) samples softmax(l/T), as LLaDA's exp(l)/(-ln u)^T does. */
+static inline CPU_HD double cpu_gumbel(double u)
+{
+    if (u <= 0.0)
+        return -INFINITY;
+    return -log(-log(u));
+}
+
+/* Running log-sum-exp: folds x into (max m, sum s of exp(. - m)). */
+static inline CPU_HD void cpu_lse_push(double *m, double *s, double x)
+{
+    if (x == -INFINITY)
+        return;
+    if (x <= *m) {
+        *s += exp(x - *m);
+    } else {
+        *s = *s * exp(*m - x) + 1.0;
+        *m = x;
+    }
+}
+
+static inline CPU_HD double cpu_lse_value(double m, double s)
+{
+    return s > 0.0 ? m + log(s) : -INFINITY;
+}
+
+/* One term of sum p ln p, for logit x under log-normaliser lse. */
+static inline CPU_HD double cpu_plogp(double x, double lse)
+{
+    if (x == -INFINITY)
+        return 0.0;
+    double lp = x - lse;
+    return exp(lp) * lp;
+}
+
+/* ------------------------------------------------------ the reduction */
+
+struct cpu_reduce_scratch {
+    int vocab;
+    float *f;       /* filtered logits */
+    struct cpu_vi { float v; int32_t i; } *vi; /* selection scratch */
+};
+
+int cpu_reduce_scratch_init(struct cpu_reduce_scratch *s, int vocab);
+void cpu_reduce_scratch_free(struct cpu_reduce_scratch *s);
+/* Reduces one position's logits (length vocab; banned ids are set to -inf in
+ * place). pos keys the random draws together with rp->seed and rp->step. */
+void cpu_reduce(float *logits, int vocab, const struct reduce_params *rp, int pos,
+                struct cpu_reduce_scratch *s, struct denoise_pos *out);
+
+/* ------------------------------------------- private to the engine/cpu files */
+
+/* A weight matrix [rows = out][cols = in]: f32 when resident (the mapping
+ * itself for aligned F32, else an owned copy), or the tensor as stored,
+ * dequantized into scratch at each use. */
+struct cpu_mat {
+    const struct tensor *t;
+    const float *f32;
+    float *own;
+    int rows, cols;
+};
+
+struct cpu_layer {
+    /* Llama family: norm1 before attention, norm2 before the MLP (RMS).
+     * BERT: norm1 after attention, norm2 after the MLP (LayerNorm + bias). */
+    float *norm1, *norm1_b, *norm2, *norm2_b;
+    struct cpu_mat wq, wk, wv, wo, w_gate, w_up, w_down;
+    float *bq, *bk, *bv, *bo, *b_up, *b_down; /* NULL when absent */
+};
+
+/* Canvas rows of one forward, stacked: row r holds tokens [off[r], off[r] + len[r]). */
+struct cpu_rows {
+    int n;
+    int *off, *len;
+    int total, max_len;
+};
+
+struct cpu_ctx {
+    const struct model *m;
+    struct model_config cfg;   /* head_dim, rope_dim, n_kv_heads filled in */
+    int q_dim, kv_dim;
+    int bert;                  /* ARCH_BERT or ARCH_ROBERTA */
+    struct cpu_opts opts;
+    int resident;
+
+    struct cpu_mat tok_embd, output, mlm_dense;
+    float *pos_embd;           /* BERT learned positions [n_pos][d] */
+    int n_pos;
+    float *type_embd0;         /* BERT token type 0 */
+    float *embd_norm, *embd_norm_b;
+    float *out_norm;           /* Llama family final RMSNorm */
+    float *out_bias;           /* BERT decoder bias */
+    float *mlm_dense_b, *mlm_norm, *mlm_norm_b;
+    struct cpu_layer *layers;
+    float **owned_vecs;        /* every vector above, for freeing */
+    int n_owned_vecs;
+
+    float *wscratch;           /* streamed weights: one dequantized matrix */
+    size_t wscratch_n;
+
+    /* activations, grown on demand */
+    size_t cap_tokens, cap_len;
+    float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *S;
+    float *rope_cos, *rope_sin;
+    int rope_len;
+    struct cpu_rows rows;
+    int cap_rows;
+
+    /* output head */
+    float *g, *g2, *slab, *slab2;
+    struct cpu_reduce_scratch rs;
+
+    struct cpu_stats st;
+};
+
+/* weights.c */
+int cpu_weights_load(struct cpu_ctx *c, char *err, size_t errlen);
+void cpu_weights_free(struct cpu_ctx *c);
+/* The f32 matrix, dequantized into c->wscratch when streamed; NULL on a
+ * tensor that does not convert. */
+const float *cpu_mat_get(struct cpu_ctx *c, const struct cpu_mat *w);
+
+/* gemm.c: timed cblas_sgemm, row-major. C = alpha A op(B) + beta C. */
+void cpu_sgemm(struct cpu_ctx *c, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc);
+/* y[t] = W x[t] (+ bias) (+ y[t] when accumulate) for every token t of the
+ * rows; x has w->cols floats per token, y w->rows. One sgemm per canvas
+ * unless opts.stack_rows. */
+int cpu_linear(struct cpu_ctx *c, const struct cpu_mat *w, const float *bias, const float *x, float *y,
+               int accumulate, char *err, size_t errlen);
+
+/* norms.c */
+void cpu_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+void cpu_layernorm(float *out, const float *x, const float *w, const float *b, int n, float eps);
+void cpu_gelu(float *x, size_t n);
+void cpu_swiglu(float *gate, const float *up, size_t n); /* gate = silu(gate) * up */
+int cpu_rope_table(struct cpu_ctx *c, int len);
+/* Rotates the first rope_dim dims of each of n_heads heads of len tokens
+ * (token stride ld floats) by their position 0..len-1. */
+void cpu_rope(const struct cpu_ctx *c, float *x, int len, int ld, int n_heads);
+
+/* attention.c: one canvas, all heads; q/att stride q_dim, k/v stride kv_dim. */
+void cpu_attention(struct cpu_ctx *c, float *att, const float *q, const float *k, const float *v, int len,
+                   enum attn_kind kind, int block_len);
+
+/* forward.c: hidden states (before the final norm) of every token of the
+ * rows into c->x. */
+int cpu_forward(struct cpu_ctx *c, const struct denoise_row *rows, int n_rows, char *err, size_t errlen);
+/* head.c: logits [n][vocab] of the hidden states of n tokens of c->x
+ * (indices src[]) into out, n <= CPU_HEAD_CHUNK. */
+int cpu_head_logits(struct cpu_ctx *c, const int *src, int n, float *out, char *err, size_t errlen);
+/* Index in c->x of the hidden state that predicts position pos of row r
+ * (Dream's shift: pos - 1, position 0 its own). */
+int cpu_head_source(const struct cpu_ctx *c, int r, int pos);
+
+#endif
