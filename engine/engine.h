@@ -143,8 +143,23 @@ struct chat_msg {
 enum chat_family chat_detect(const char *template_text);
 const char *chat_family_name(enum chat_family f);
 enum chat_family chat_family_parse(const char *name); /* "llama3", "chatml"; -1 unknown */
-/* Renders the conversation plus the assistant header; malloc'd string. */
+/* Renders the conversation plus the assistant header; malloc'd string.
+ * ChatML gets Qwen2.5's default system message when none is given; CHAT_NONE
+ * (a base model) joins the contents with newlines. */
 char *chat_render(enum chat_family f, const struct tokenizer *t, const struct chat_msg *msgs, int n);
+/* As chat_render, with the default system message to use for ChatML (NULL:
+ * none), e.g. the one chat_default_system() found in the model's template. */
+char *chat_render_sys(enum chat_family f, const struct tokenizer *t, const struct chat_msg *msgs, int n,
+                      const char *default_system);
+/* The literal default system message of a ChatML template (the text it writes
+ * after <|im_start|>system when the conversation has none), malloc'd, or NULL. */
+char *chat_default_system(const char *template_text);
+/* The family to use: the override (a chat_family_parse name) when set, else
+ * the one recognised in the template text; no template at all is CHAT_NONE.
+ * An unknown template or override is an error whose message names
+ * override_name (the config key or flag that sets it). */
+int chat_resolve(const char *template_text, const char *override, const char *override_name,
+                 enum chat_family *out, char *err, size_t errlen);
 
 /* -------------------------------------------------------- random numbers */
 
