@@ -1,0 +1,217 @@
+/* A parsed request -> scheduler jobs: token ids through the model's
+ * tokenizer and chat template, the canvas segments, and gen_params with the
+ * config's defaults where the request left a field unset. */
+#include "api/api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum chat_family api_chat_family(const struct model *m, const struct config *cfg)
+{
+    if (cfg->chat_template && strcmp(cfg->chat_template, "auto") != 0) {
+        int f = (int)chat_family_parse(cfg->chat_template);
+        if (f >= 0) return (enum chat_family)f;
+    }
+    if (m->chat != CHAT_NONE) return m->chat;
+    return m->chat_template ? chat_detect(m->chat_template) : CHAT_NONE;
+}
+
+static int encode(const struct model *m, const char *text, int add_bos, int32_t **ids, int *n,
+                  const char *param, struct api_error *e)
+{
+    char err[256] = "";
+    if (tok_encode(m->tok, text, strlen(text), add_bos, ids, n, err, sizeof err)) {
+        api_error_set(e, 400, param, "Could not tokenize '%s': %s", param, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int copy_ids(const struct model *m, const struct api_prompt *p, int32_t **ids, int *n,
+                    struct api_error *e)
+{
+    int vocab = m->cfg.vocab_size > 0 ? m->cfg.vocab_size : tok_vocab_size(m->tok);
+    for (int i = 0; i < p->n_ids; i++) {
+        if (p->ids[i] >= vocab) {
+            api_error_set(e, 400, "prompt", "Invalid token id %d in 'prompt': the vocabulary has %d tokens.",
+                          (int)p->ids[i], vocab);
+            return -1;
+        }
+    }
+    *ids = malloc(sizeof **ids * (p->n_ids ? p->n_ids : 1));
+    if (!*ids) {
+        api_error_set(e, 500, "", "out of memory");
+        return -1;
+    }
+    memcpy(*ids, p->ids, sizeof **ids * p->n_ids);
+    *n = p->n_ids;
+    return 0;
+}
+
+/* Text before the span, per request kind. */
+static char *prompt_text(const struct api_request *r, const struct api_prompt *p, const struct model *m,
+                         const struct config *cfg, int *add_bos)
+{
+    *add_bos = m->cfg.add_bos;
+    if (r->kind == API_CHAT) {
+        enum chat_family f = api_chat_family(m, cfg);
+        struct chat_msg *msgs = malloc(sizeof *msgs * r->n_messages);
+        if (!msgs) return NULL;
+        for (int i = 0; i < r->n_messages; i++) {
+            msgs[i].role = r->messages[i].role;
+            msgs[i].content = r->messages[i].content;
+        }
+        char *s = chat_render(f, m->tok, msgs, r->n_messages);
+        free(msgs);
+        /* A template writes its own BOS. */
+        if (f != CHAT_NONE) *add_bos = 0;
+        return s;
+    }
+    if (r->kind == API_INFILL) {
+        const char *parts[3] = {r->extra, r->prefix, p->text};
+        size_t total = 1;
+        for (int i = 0; i < 3; i++) total += parts[i] ? strlen(parts[i]) : 0;
+        char *s = malloc(total);
+        if (!s) return NULL;
+        s[0] = 0;
+        for (int i = 0; i < 3; i++)
+            if (parts[i]) strcat(s, parts[i]);
+        return s;
+    }
+    return strdup(p->text);
+}
+
+static void fill_params(const struct api_request *r, const struct config *cfg, int j, struct gen_params *g)
+{
+    memset(g, 0, sizeof *g);
+    long long max_tokens = r->max_tokens.set ? r->max_tokens.v : cfg->gen_length;
+    int block = r->block_length.set ? (int)r->block_length.v : cfg->block_length;
+    /* The span is whole blocks: max_tokens above the block length rounds up
+     * to a multiple of it (the answer may be that much longer); max_tokens
+     * up to the block length is one block of exactly max_tokens. */
+    if (block >= max_tokens) block = 0;
+    if (block > 0 && max_tokens % block) max_tokens += block - max_tokens % block;
+    g->gen_length = (int)max_tokens;
+    g->block_length = block;
+    int n_blocks = block > 0 ? g->gen_length / block : 1;
+    long long steps = r->steps.set ? r->steps.v : (cfg->steps > 0 ? cfg->steps : g->gen_length);
+    /* Every block gets the same number of steps (LLaDA's rule): round up. */
+    if (steps % n_blocks) steps += n_blocks - steps % n_blocks;
+    g->steps = (int)steps;
+    g->remasking = (enum remask)(r->remasking >= 0 ? r->remasking : api_remask_parse(cfg->remasking));
+    if ((int)g->remasking < 0) g->remasking = REMASK_LOW_CONFIDENCE;
+    g->temperature = (float)(r->temperature.set ? r->temperature.v : cfg->temperature);
+    g->top_p = (float)(r->top_p.set ? r->top_p.v : cfg->top_p);
+    g->top_k = (int)(r->top_k.set ? r->top_k.v : cfg->top_k);
+    g->alg_temp = (float)(r->alg_temp.set ? r->alg_temp.v : cfg->alg_temp);
+    g->threshold = (float)(r->threshold.set ? r->threshold.v : cfg->threshold);
+    g->cfg_scale = (float)(r->cfg_scale.set ? r->cfg_scale.v : cfg->cfg_scale);
+    /* n choices: seeds seed, seed + 1, ... */
+    g->seed = (uint64_t)r->seed.v + (uint64_t)j;
+    /* The chosen token's logprob needs at least one entry. */
+    g->n_logprobs = r->want_logprobs ? (r->top_logprobs > 0 ? r->top_logprobs : 1) : 0;
+}
+
+int api_build(const struct api_request *r, const struct model *m, const struct config *cfg,
+              struct api_job **jobs_out, int *n_jobs_out, struct api_error *e)
+{
+    int n_prompts = r->kind == API_CHAT ? 1 : r->n_prompts;
+    int n_jobs = n_prompts * r->n;
+    struct api_job *jobs = calloc(n_jobs > 0 ? n_jobs : 1, sizeof *jobs);
+    *jobs_out = NULL;
+    *n_jobs_out = 0;
+    if (!jobs) {
+        api_error_set(e, 500, "", "out of memory");
+        return -1;
+    }
+    int32_t *suffix = NULL;
+    int n_suffix = 0;
+    if (r->suffix && r->suffix[0] && encode(m, r->suffix, 0, &suffix, &n_suffix, "suffix", e)) goto fail;
+    int made = 0;
+    for (int p = 0; p < n_prompts; p++) {
+        const struct api_prompt *pr = r->kind == API_CHAT ? NULL : &r->prompts[p];
+        int32_t *ids = NULL;
+        int n_ids = 0;
+        char *text = NULL;
+        if (pr && !pr->text) {
+            if (copy_ids(m, pr, &ids, &n_ids, e)) goto fail;
+        } else {
+            int add_bos;
+            text = prompt_text(r, pr, m, cfg, &add_bos);
+            if (!text) {
+                api_error_set(e, 500, "", "out of memory");
+                goto fail;
+            }
+            if (encode(m, text, add_bos, &ids, &n_ids, r->kind == API_CHAT ? "messages" : "prompt", e)) {
+                free(text);
+                goto fail;
+            }
+        }
+        for (int j = 0; j < r->n; j++) {
+            struct api_job *jb = &jobs[made++];
+            jb->prompt_index = p;
+            jb->choice_index = p * r->n + j;
+            fill_params(r, cfg, j, &jb->params);
+            long long total = (long long)n_ids + jb->params.gen_length + n_suffix;
+            long long limit = cfg->max_canvas;
+            if (m->cfg.max_seq > 0 && m->cfg.max_seq < limit) limit = m->cfg.max_seq;
+            if (total > limit) {
+                api_error_set(e, 400, r->kind == API_CHAT ? "messages" : "prompt",
+                              "This model's maximum context length is %lld tokens, however you requested %lld "
+                              "tokens (%d in your prompt%s, %d for the completion).",
+                              limit, total, n_ids + n_suffix, n_suffix ? " and suffix" : "",
+                              jb->params.gen_length);
+                e->code = "context_length_exceeded";
+                free(ids);
+                free(text);
+                goto fail;
+            }
+            jb->ids[0] = malloc(sizeof(int32_t) * (n_ids ? n_ids : 1));
+            jb->ids[1] = malloc(sizeof(int32_t) * (n_suffix ? n_suffix : 1));
+            if (!jb->ids[0] || !jb->ids[1]) {
+                api_error_set(e, 500, "", "out of memory");
+                free(ids);
+                free(text);
+                goto fail;
+            }
+            if (n_ids) memcpy(jb->ids[0], ids, sizeof(int32_t) * n_ids);
+            if (n_suffix) memcpy(jb->ids[1], suffix, sizeof(int32_t) * n_suffix);
+            jb->n_ids[0] = n_ids;
+            jb->n_ids[1] = n_suffix;
+            jb->n_segs = 0;
+            if (n_ids) jb->segs[jb->n_segs++] = (struct canvas_seg){jb->ids[0], n_ids};
+            jb->segs[jb->n_segs++] = (struct canvas_seg){NULL, jb->params.gen_length};
+            if (n_suffix) jb->segs[jb->n_segs++] = (struct canvas_seg){jb->ids[1], n_suffix};
+            jb->prompt_tokens = n_ids + n_suffix;
+            if (r->echo && r->kind == API_COMPLETION) {
+                jb->echo_text = text ? strdup(text) : tok_decode(m->tok, ids, n_ids, 1);
+                if (!jb->echo_text) {
+                    api_error_set(e, 500, "", "out of memory");
+                    free(ids);
+                    free(text);
+                    goto fail;
+                }
+            }
+        }
+        free(ids);
+        free(text);
+    }
+    free(suffix);
+    *jobs_out = jobs;
+    *n_jobs_out = n_jobs;
+    return 0;
+fail:
+    free(suffix);
+    api_jobs_free(jobs, n_jobs);
+    return -1;
+}
+
+void api_jobs_free(struct api_job *jobs, int n_jobs)
+{
+    if (!jobs) return;
+    for (int i = 0; i < n_jobs; i++) {
+        for (int k = 0; k < 3; k++) free(jobs[i].ids[k]);
+        free(jobs[i].echo_text);
+    }
+    free(jobs);
+}
