@@ -21,10 +21,13 @@ function check(name, cond, why) { if (cond) ok(name); else fail(name, why); retu
 const settings = { prompt: 'And God said, Let there be', gen_length: 48, steps: 24, block_length: 16,
                    remasking: 'low_confidence', temperature: 0.8, seed: 7 };
 
-async function reference(seed) {
+const suffix = ' and there was light.';
+
+async function reference(seed, withSuffix) {
   const body = { prompt: settings.prompt, max_tokens: settings.gen_length, steps: settings.steps,
                  block_length: settings.block_length, remasking: settings.remasking,
                  temperature: settings.temperature, seed };
+  if (withSuffix) body.suffix = suffix;
   const headers = { 'Content-Type': 'application/json' };
   if (apiKey) headers.Authorization = 'Bearer ' + apiKey;
   const res = await fetch(base + '/v1/completions', { method: 'POST', headers, body: JSON.stringify(body) });
@@ -72,7 +75,7 @@ async function replayTo(page, i, v) {
 }
 
 async function main() {
-  const refs = [await reference(settings.seed), await reference(settings.seed + 1)];
+  const refs = [await reference(settings.seed, false), await reference(settings.seed + 1, true)];
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dllm-chromium-'));
   const browser = await chromium.launchPersistentContext(userDir, {
     executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1280, height: 900 },
@@ -137,7 +140,7 @@ async function main() {
     const err = await page.$eval(`${lane(0)} .error`, el => el.hidden ? '' : el.textContent);
     check('no error shown', !err, err);
     const text = await page.$eval(`${lane(0)} .final`, el => el.textContent);
-    check('the final text equals the API\'s for the same seed', text === refs[0],
+    check('the final text equals the API\'s for the same seed', text === refs[0] && text.length > 0,
           `page ${JSON.stringify(text)} vs API ${JSON.stringify(refs[0])}`);
     const progress = await page.$eval(`${lane(0)} .progress`, el => el.textContent.replace(/\s+/g, ' ').trim());
     console.log(`    progress line: ${progress}`);
@@ -159,10 +162,12 @@ async function main() {
           mid.masked > end.masked && end.masked === 0 && first.step < mid.step && mid.step < end.step,
           JSON.stringify({ first, mid, end }));
 
-    // Two lanes side by side, sharing the server.
+    // Two lanes side by side, sharing the server; the second one fills a gap
+    // before a suffix (infill).
     await page.click('#add-lane');
     const seed2 = await page.$eval(`${lane(1)} [name="seed"]`, el => Number(el.value));
     check('a new lane copies the settings with the next seed', seed2 === settings.seed + 1, `seed ${seed2}`);
+    await page.fill(`${lane(1)} [name="suffix"]`, suffix);
     await page.click('#start-all');
     await page.waitForFunction(() => [...document.querySelectorAll('.lane .start')].every(b => b.disabled), null,
                                { timeout: 5000 }).catch(() => {});
@@ -173,6 +178,10 @@ async function main() {
                    await page.$eval(`${lane(1)} .final`, el => el.textContent)];
     check('two lanes at once: each text equals the API\'s for its seed', texts[0] === refs[0] && texts[1] === refs[1],
           `page ${JSON.stringify(texts)} vs API ${JSON.stringify(refs)}`);
+    // The suffix sits after the span as given (frozen) cells, untouched.
+    const tail = await page.$$eval(`${lane(1)} .grid .cell`, cs => cs.slice(-3).map(c => c.className));
+    check('infill: the suffix shows as given cells after the span', tail.length === 3 && tail.every(c => /frozen/.test(c)),
+          tail.join(' | '));
 
     check('the page fetched nothing but the server', foreign.length === 0, foreign.join(' '));
     check('no script errors on the page', pageErrors.length === 0, pageErrors.join(' | '));
