@@ -1,0 +1,142 @@
+/* engine/cuda/cuda.h: the CUDA denoiser room's door inside the engine.
+ *
+ * backend_cuda() (engine/engine.h) runs the same batched forward and the same
+ * per-position vocabulary reduction as the CPU backend, on one GPU with
+ * cuBLAS for every large product and a few kernels of our own. This header
+ * is what the tests and the benchmark reach beyond the backend table, and
+ * (for the .cu files only) the kernels' launchers.
+ *
+ * Status: compiled and linked on a machine without a GPU; not yet run on one.
+ *
+ * Precision. Weights are uploaded once as BF16: BF16 tensors as stored, F32
+ * and F16 rounded to BF16 (nearest even), Q8_0 / Q4_0 / K-quants dequantized
+ * to f32 on the host with tensor_rows_f32 and then rounded to BF16, all at
+ * load (no on-the-fly dequantization). Norm weights and biases stay f32.
+ * Matmul inputs (normed activations, attention output, MLP activation) are
+ * BF16; every product accumulates in f32 (CUBLAS_COMPUTE_32F) and writes f32.
+ * The residual stream, norms, softmax and the vocabulary reduction are f32
+ * (the Gumbel keys and RoPE angles in double, as on the CPU).
+ *
+ * Layouts. Everything is row-major as the CPU engine's: the canvases of a
+ * batch are packed one after another without padding (row r owns tokens
+ * [start_r, start_r + len_r)), an activation is [tokens][width], a weight
+ * [out][in] as GGUF stores it (ne[0] = in is contiguous). cuBLAS is
+ * column-major, so Y[T][out] = X[T][in] W^T is issued as the column-major
+ * product Y^T (out x T, ld out) = op(W) (out x in) * X^T (in x T) with
+ * op = transpose on W's buffer (which cuBLAS reads as in x out, ld in) and
+ * no transpose on X's (in x T, ld in): cublasGemmEx(OP_T, OP_N, m = out,
+ * n = T, k = in, W, lda = in, X, ldb = in, Y, ldc = out). The Q/K/V weights of a
+ * layer are stacked at load into one [q + k + v][in] matrix, and gate/up
+ * into one [2 d_ff][in] (gate first), so each is one product; their outputs
+ * are [T][q|k|v] and [T][gate|up]. The attention output and MLP-down
+ * products accumulate into the f32 residual (beta = 1), which is the
+ * residual add. Attention never stores a score matrix: one thread block
+ * takes 32 queries of one head of one canvas and streams the canvas's keys
+ * through shared memory with an online softmax; only keys of the canvas
+ * itself are visited, so there is no padding to mask. Logits are computed
+ * only at queried positions (plus the CFG twins' same positions), in chunks
+ * of CUDA_HEAD_CHUNK positions, and each position's reduction is one thread
+ * block that returns a struct denoise_pos; full logits never leave the GPU
+ * except through backend->logits.
+ *
+ * Left out for now (stated, not hidden): CUDA graphs (each step is issued as
+ * kernels and cuBLAS calls on the engine's one stream), prefix KV caching,
+ * tensor-core attention (the attention kernel uses f32 FMAs), MDLM/SEDD.
+ */
+#ifndef DLLM_CUDA_H
+#define DLLM_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CUDA_HEAD_CHUNK 1024 /* logits rows per output-head product */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Device memory as seen at load and after the last denoise call. */
+struct cuda_meminfo {
+    size_t weights_bytes;    /* uploaded weights (BF16 matrices, f32 vectors) */
+    size_t workspace_bytes;  /* activations, logits chunk, staging */
+    int workspace_tokens;    /* tokens one forward can hold without growing */
+    size_t free_bytes;       /* cudaMemGetInfo after allocation */
+    size_t total_bytes;
+    char device[128];
+};
+
+/* ctx is a context returned by backend_cuda()->load. */
+void cuda_get_meminfo(void *ctx, struct cuda_meminfo *mi);
+/* Number of CUDA devices (0 when none or no driver); never fails loudly. */
+int cuda_device_count(void);
+/* Time of the last denoise/logits call on the GPU (events around the work). */
+double cuda_last_step_seconds(void *ctx);
+/* cuBLAS BF16 x BF16 -> f32 (f32 compute) square product of size n, iters
+ * times: achieved TFLOP/s, for the benchmark's peak figure. */
+int cuda_gemm_peak(int n, int iters, double *tflops, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __CUDACC__
+/* ------------------------------------------- private to the .cu files of engine/cuda */
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "engine/engine.h"
+}
+
+typedef __nv_bfloat16 bf16;
+
+/* One canvas of the packed batch, as the attention kernel sees it. */
+struct cuda_row {
+    int start, len;
+    int attn;       /* enum attn_kind */
+    int block_len;
+};
+
+/* One queried position's reduction: its logits row in the chunk (and the CFG
+ * twin's), and the request's sampling parameters. */
+struct cuda_job {
+    int cond;       /* row of the logits chunk */
+    int uncond;     /* row of the twin's logits, -1 without CFG */
+    float cfg_scale;
+    int position;   /* canvas position: keys the random draws */
+    struct reduce_params rp;
+};
+
+/* cuda_kernels.cu; every launcher queues on st and returns at once. */
+void cuk_embed(cudaStream_t st, const bf16 *tok, const bf16 *pos_tab, const bf16 *type0, const int32_t *ids,
+               const int32_t *pos, int pos_offset, int T, int D, float *h);
+/* xb = bf16(RMSNorm(h) * w) per token. */
+void cuk_rmsnorm(cudaStream_t st, const float *h, const float *w, int T, int D, float eps, bf16 *xb);
+/* h = LayerNorm(h + bias) * w + b in place (bias may be NULL); xb = bf16(h). */
+void cuk_layernorm(cudaStream_t st, float *h, const float *bias, const float *w, const float *b, int T, int D,
+                   float eps, bf16 *xb);
+/* cos/sin of pair i at position p, [len][rope_dim / 2] each. */
+void cuk_rope_table(cudaStream_t st, int len, int rope_dim, float theta, float *cs, float *sn);
+/* qkv [T][nq+2nk heads][hd] f32 (+ bias) -> q, k, v BF16; RoPE (from the
+ * table) on q and k at each token's position when rope_dim > 0. */
+void cuk_qkv(cudaStream_t st, const float *qkv, const float *bias, const int32_t *pos, int T, int nq, int nk,
+             int hd, int rope_dim, int interleaved, const float *cs, const float *sn, bf16 *q, bf16 *k, bf16 *v);
+/* act[t][j] = bf16(silu(ff[t][j]) * ff[t][F + j]) */
+void cuk_swiglu(cudaStream_t st, const float *ff, int T, int F, bf16 *act);
+/* out[t][j] = gelu(x[t][j] + b[j]) to bf16 (act) or in place (f32, act NULL). */
+void cuk_bias_gelu(cudaStream_t st, float *x, const float *b, int T, int F, bf16 *act);
+/* y[t][j] += b[j] */
+void cuk_add_bias(cudaStream_t st, float *y, const float *b, int T, int n);
+/* dst[g] = src[idx[g]], rows of D BF16. */
+void cuk_gather(cudaStream_t st, const bf16 *src, const int32_t *idx, int n, int D, bf16 *dst);
+/* cuda_attn.cu: out[t][h][d] = softmax(q k^T / sqrt(hd)) v within each canvas. */
+int cuk_attention_init(int head_dim);
+void cuk_attention(cudaStream_t st, const bf16 *q, const bf16 *k, const bf16 *v, const struct cuda_row *rows,
+                   int n_rows, int max_len, int nq, int nk, int hd, bf16 *out);
+/* cuda_reduce.cu: one block per job; logits rows are overwritten (CFG mix,
+ * bans). */
+void cuk_reduce(cudaStream_t st, float *logits, int vocab, const struct cuda_job *jobs, int n,
+                struct denoise_pos *out);
+#endif
+
+#endif

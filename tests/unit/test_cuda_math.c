@@ -1,0 +1,240 @@
+/* The CUDA kernels' per-element math (engine/cuda/cuda_math.h), compiled
+ * here as plain C and checked against double-precision formulas and the
+ * engine's counter RNG. Runs without a GPU. */
+#include "engine/cuda/cuda_math.h"
+#include "engine/engine.h"
+#include "tests/unit/check.h"
+
+#include <math.h>
+#include <stdint.h>
+
+/* A fixed pseudo-random stream for inputs (not the engine's RNG). */
+static double input(int i)
+{
+    return rng_u01(7, 0, 0, (uint64_t)i) * 2.0 - 1.0;
+}
+
+void test_cuda_bf16_rounding(void)
+{
+    CHECK_INT(dllm_f32_to_bf16(1.0f), 0x3f80);
+    CHECK_INT(dllm_f32_to_bf16(-2.0f), 0xc000);
+    /* halfway cases round to even */
+    CHECK_INT(dllm_f32_to_bf16(1.0f + 1.0f / 256), 0x3f80);
+    CHECK_INT(dllm_f32_to_bf16(1.0f + 3.0f / 256), 0x3f82);
+    CHECK_INT(dllm_f32_to_bf16(INFINITY), 0x7f80);
+    CHECK(isnan(dllm_bf16_to_f32(dllm_f32_to_bf16(NAN))));
+    double worst = 0;
+    for (int i = 0; i < 10000; i++) {
+        float x = (float)(input(i) * 1000.0);
+        float y = dllm_bf16_to_f32(dllm_f32_to_bf16(x));
+        double rel = fabs((double)y - x) / fabs((double)x);
+        if (rel > worst)
+            worst = rel;
+    }
+    /* 8 significant bits: half an ulp is at most 2^-8 of the value */
+    CHECK(worst <= 1.0 / 256 && worst > 1.0 / 1024);
+}
+
+void test_cuda_rmsnorm_and_layernorm(void)
+{
+    enum { N = 300 };
+    float x[N], w[N], b[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)(input(i) * 3.0 + 0.5);
+        w[i] = (float)(1.0 + 0.5 * input(1000 + i));
+        b[i] = (float)input(2000 + i);
+    }
+    float eps = 1e-5f;
+    double ss = 0, mean = 0;
+    for (int i = 0; i < N; i++) {
+        ss += (double)x[i] * x[i];
+        mean += x[i];
+    }
+    mean /= N;
+    double var = 0;
+    for (int i = 0; i < N; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    float sumsq = 0, csum = 0, s = 0;
+    for (int i = 0; i < N; i++) {
+        sumsq += x[i] * x[i];
+        s += x[i];
+    }
+    float fmean = s / N;
+    for (int i = 0; i < N; i++)
+        csum += (x[i] - fmean) * (x[i] - fmean);
+    float rinv = dllm_rms_inv(sumsq, N, eps), linv = dllm_rms_inv(csum, N, eps);
+    for (int i = 0; i < N; i += 7) {
+        double want = x[i] / sqrt(ss / N + eps) * w[i];
+        CHECK_NEAR(x[i] * rinv * w[i], want, 1e-5 * (1 + fabs(want)));
+        double lwant = (x[i] - mean) / sqrt(var / N + eps) * w[i] + b[i];
+        CHECK_NEAR((x[i] - fmean) * linv * w[i] + b[i], lwant, 1e-5 * (1 + fabs(lwant)));
+    }
+}
+
+/* Both layouts cover the rotated dims exactly once, and they are the same
+ * rotation once the dims are permuted the way llama.cpp permutes Q/K rows
+ * (rotate-half dim i <-> interleaved dim 2i, dim i + d/2 <-> 2i + 1). */
+void test_cuda_rope_layouts(void)
+{
+    enum { D = 16 };
+    float theta = 10000.0f;
+    for (int inter = 0; inter < 2; inter++) {
+        int seen[D] = {0};
+        for (int i = 0; i < D / 2; i++) {
+            int a, b;
+            dllm_rope_dims(i, D, inter, &a, &b);
+            CHECK(a >= 0 && a < D && b >= 0 && b < D);
+            seen[a]++;
+            seen[b]++;
+        }
+        for (int d = 0; d < D; d++)
+            CHECK_INT(seen[d], 1);
+    }
+    int pos = 37;
+    float half[D], inter[D];
+    for (int d = 0; d < D; d++)
+        half[d] = (float)input(3000 + d);
+    for (int i = 0; i < D / 2; i++) {
+        inter[2 * i] = half[i];
+        inter[2 * i + 1] = half[i + D / 2];
+    }
+    for (int i = 0; i < D / 2; i++) {
+        double ang = pos * pow(theta, -2.0 * i / D);
+        CHECK_NEAR(dllm_rope_angle(pos, i, D, theta), ang, 1e-12 * (1 + ang));
+        float c = (float)cos(ang), s = (float)sin(ang);
+        int a, b;
+        float h0, h1, i0, i1;
+        dllm_rope_dims(i, D, 0, &a, &b);
+        dllm_rope_rotate(half[a], half[b], c, s, &h0, &h1);
+        dllm_rope_dims(i, D, 1, &a, &b);
+        dllm_rope_rotate(inter[a], inter[b], c, s, &i0, &i1);
+        CHECK(h0 == i0 && h1 == i1);
+        double r0 = half[i] * cos(ang) - half[i + D / 2] * sin(ang);
+        double r1 = half[i] * sin(ang) + half[i + D / 2] * cos(ang);
+        CHECK_NEAR(h0, r0, 1e-6);
+        CHECK_NEAR(h1, r1, 1e-6);
+    }
+}
+
+void test_cuda_activations(void)
+{
+    for (int i = 0; i < 200; i++) {
+        float x = (float)(input(4000 + i) * 8.0);
+        double silu = x / (1.0 + exp(-(double)x));
+        double gelu = 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+        CHECK_NEAR(dllm_silu(x), silu, 1e-6 * (1 + fabs(silu)));
+        CHECK_NEAR(dllm_gelu(x), gelu, 1e-6 * (1 + fabs(gelu)));
+    }
+}
+
+/* Pushing values one by one and merging partials in another grouping both
+ * give the log-sum-exp; -inf entries add nothing. */
+void test_cuda_online_softmax(void)
+{
+    enum { N = 1000 };
+    float v[N];
+    double mx = -INFINITY;
+    for (int i = 0; i < N; i++) {
+        v[i] = i % 97 == 5 ? -INFINITY : (float)(input(5000 + i) * 30.0);
+        if (v[i] > mx)
+            mx = v[i];
+    }
+    double s = 0;
+    for (int i = 0; i < N; i++)
+        s += exp(v[i] - mx);
+    double want = mx + log(s);
+    float m1 = -INFINITY, s1 = 0;
+    for (int i = 0; i < N; i++)
+        dllm_online_push(&m1, &s1, v[i]);
+    CHECK_NEAR(m1 + logf(s1), want, 1e-4);
+    float pm[7], ps[7];
+    for (int k = 0; k < 7; k++) {
+        pm[k] = -INFINITY;
+        ps[k] = 0;
+    }
+    for (int i = N - 1; i >= 0; i--)
+        dllm_online_push(&pm[i % 7], &ps[i % 7], v[i]);
+    float m2 = -INFINITY, s2 = 0;
+    for (int k = 6; k >= 0; k--)
+        dllm_online_merge(&m2, &s2, pm[k], ps[k]);
+    CHECK_NEAR(m2 + logf(s2), want, 1e-4);
+    CHECK(dllm_online_rescale(-INFINITY, 3.0f) == 0.0f);
+    CHECK_NEAR(dllm_online_rescale(1.0f, 3.0f), exp(-2.0), 1e-7);
+}
+
+/* The device copy of the counter RNG is the engine's, bit for bit, and the
+ * Gumbel-max draw samples softmax(l / T). */
+void test_cuda_gumbel_draw(void)
+{
+    for (int i = 0; i < 2000; i++) {
+        uint64_t seed = (uint64_t)i * 2654435761u, step = (uint64_t)(i % 13), pos = (uint64_t)(i % 101);
+        CHECK(dllm_rng_u01(seed, step, pos, (uint64_t)i) == rng_u01(seed, step, pos, (uint64_t)i));
+    }
+    CHECK(dllm_gumbel_key(1.0f, 0.0) == -INFINITY);
+    CHECK_NEAR(dllm_gumbel_key(0.5f, 0.25), 0.5 - log(-log(0.25)), 1e-12);
+
+    enum { V = 5, DRAWS = 20000 };
+    float l[V] = {1.0f, 0.2f, -0.5f, 2.0f, 0.0f};
+    float T = 0.7f;
+    int count[V] = {0};
+    for (int d = 0; d < DRAWS; d++) {
+        int best = 0;
+        double top = -INFINITY;
+        for (int i = 0; i < V; i++) {
+            double key = dllm_gumbel_key(dllm_temper(l[i], T), dllm_rng_u01(42, (uint64_t)d, 3, (uint64_t)i));
+            if (key > top) {
+                top = key;
+                best = i;
+            }
+        }
+        count[best]++;
+    }
+    double z = 0;
+    for (int i = 0; i < V; i++)
+        z += exp(l[i] / T);
+    /* binomial sd at most 0.0036 over 20000 draws: 0.02 is > 5 sd */
+    for (int i = 0; i < V; i++)
+        CHECK_NEAR((double)count[i] / DRAWS, exp(l[i] / T) / z, 0.02);
+}
+
+void test_cuda_margin_entropy_cfg(void)
+{
+    enum { V = 6 };
+    float f[V] = {2.0f, -1.0f, 0.5f, -INFINITY, 1.5f, 0.0f};
+    double z = 0;
+    for (int i = 0; i < V; i++)
+        z += exp((double)f[i]);
+    double lse = log(z), want = 0;
+    for (int i = 0; i < V; i++)
+        if (f[i] != -INFINITY)
+            want += exp(f[i] - lse) * (f[i] - lse);
+    float got = 0;
+    for (int i = 0; i < V; i++)
+        got += dllm_plogp(f[i], (float)lse);
+    CHECK_NEAR(got, want, 1e-6);
+    CHECK(got <= 0.0f);
+    /* margin: p1 - p2 of the two largest */
+    CHECK_NEAR(expf(f[0] - (float)lse) - expf(f[4] - (float)lse), exp(2.0 - lse) - exp(1.5 - lse), 1e-6);
+    CHECK_NEAR(dllm_cfg(2.0f, 1.0f, 0.0f), 2.0, 0);
+    CHECK_NEAR(dllm_cfg(2.0f, 1.0f, 1.5f), 1.0 + 2.5 * 1.0, 1e-6);
+    CHECK_NEAR(dllm_temper(3.0f, 0.0f), 3.0, 0);
+    CHECK_NEAR(dllm_temper(3.0f, 2.0f), 1.5, 0);
+}
+
+/* The integer keys sort as the floats (and as the rank order). */
+void test_cuda_order_keys(void)
+{
+    float x[] = {-INFINITY, -1e30f, -2.5f, -1e-30f, -0.0f, 0.0f, 1e-30f, 1.0f, 3.5e20f, INFINITY};
+    int n = (int)(sizeof x / sizeof x[0]);
+    for (int i = 1; i < n; i++)
+        CHECK(dllm_order_key(x[i - 1]) <= dllm_order_key(x[i]));
+    CHECK(dllm_order_key(-0.0f) == dllm_order_key(0.0f));
+    for (int i = 0; i < 500; i++) {
+        float va = (float)input(6000 + i), vb = i % 5 == 0 ? va : (float)input(7000 + i);
+        int ia = i % 17, ib = (i * 7) % 19;
+        if (ia == ib)
+            continue;
+        int before = dllm_ranks_before(va, ia, vb, ib);
+        CHECK(before == (dllm_rank_key(va, ia) > dllm_rank_key(vb, ib)));
+    }
+}
