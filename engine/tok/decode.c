@@ -51,9 +51,14 @@ static long put_valid(struct tok_buf *b, const char *s, size_t n, int final)
 
 int tok_buf_put_valid(struct tok_buf *b, const char *s, size_t n) { return put_valid(b, s, n, 1) < 0 ? -1 : 0; }
 
+/* The WordPiece decoder's cleanup takes the space away before these (the
+ * reference applies it token by token, so " ' " never matches). */
 static int wp_glued(const char *s)
 {
-    return (s[0] == '.' || s[0] == ',' || s[0] == '?' || s[0] == '!') && s[1] == 0;
+    static const char *const heads[] = {".", "?", "!", ",", "'m", "'s", "'ve", "'re", "n't", NULL};
+    for (int i = 0; heads[i]; i++)
+        if (strncmp(s, heads[i], strlen(heads[i])) == 0) return 1;
+    return 0;
 }
 
 int tok_piece_text(const struct tokenizer *t, int id, int first, int skip_special, struct tok_buf *b)
@@ -65,9 +70,11 @@ int tok_piece_text(const struct tokenizer *t, int id, int first, int skip_specia
     const char *s = p->text;
     size_t n = (size_t)p->len;
     if (t->kind == TOK_WORDPIECE) {
+        /* the first token is taken as it is, "##" included, as the reference does */
         size_t pl = strlen(t->wp_prefix);
+        if (first) return tok_buf_put(b, s, n);
         if (pl && n >= pl && memcmp(s, t->wp_prefix, pl) == 0) return tok_buf_put(b, s + pl, n - pl);
-        if (!first && !(t->wp_cleanup && wp_glued(s)) && tok_buf_put(b, " ", 1)) return -1;
+        if (!(t->wp_cleanup && wp_glued(s)) && tok_buf_put(b, " ", 1)) return -1;
         return tok_buf_put(b, s, n);
     }
     if (first && t->decode_strip && n > 0 && s[0] == ' ') s++, n--;
