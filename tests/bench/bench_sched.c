@@ -1,0 +1,207 @@
+/* bin/bench_sched [MODEL] [--gen N] [--steps N] [--block N] [--threads N]
+ *
+ * The canvas scheduler on the CPU backend:
+ * 1. aggregate throughput at 1, 4 and 16 concurrent requests (all admitted
+ *    together, one batched forward per step): tokens committed per second of
+ *    wall time, and answer tokens (before EOS) per second;
+ * 2. tokens committed per forward, per canvas, with Fast-dLLM threshold
+ *    decoding (0.9) against the fixed LLaDA schedule, same requests.
+ * --threads sets OpenBLAS threads (default 1).
+ * Throughput is measured twice: with the CPU backend's default (one sgemm
+ * per canvas, bit-identical alone or batched) and with stack_rows (one sgemm
+ * over all canvases: faster, not batch-invariant). "in forward" is the share
+ * of wall time inside backend->denoise; the rest is the scheduler.
+ * MODEL defaults to models/dllm-kjv.gguf; without it the bench says so and
+ * exits 0. */
+#include "engine/engine.h"
+#include "engine/cpu/cpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const prompts[] = {
+    "In the beginning",
+    "And the LORD said unto Moses,",
+    "The LORD is my shepherd;",
+    "Blessed are the",
+    "And it came to pass, when the king",
+    "For God so loved the world,",
+    "Then said Jesus unto his disciples,",
+    "And the children of Israel",
+    "My son, hear the instruction of thy father,",
+    "And he went up into the mountain",
+    "Praise ye the LORD.",
+    "And God said,",
+    "Hear, O Israel:",
+    "Now the serpent was more subtil",
+    "Vanity of vanities,",
+    "And the word was made flesh,",
+};
+#define N_PROMPTS ((int)(sizeof prompts / sizeof prompts[0]))
+
+struct tally {
+    int done;
+    long answer_tokens;
+    int errors;
+    char error[200];
+};
+
+static void on_event(void *cb_user, const struct sched_event *ev)
+{
+    struct tally *t = cb_user;
+    if (ev->kind != SCHED_EV_DONE)
+        return;
+    t->done++;
+    t->answer_tokens += ev->completion_tokens;
+    if (ev->finish == FINISH_ERROR) {
+        t->errors++;
+        snprintf(t->error, sizeof t->error, "%s", ev->error ? ev->error : "?");
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+struct run_result {
+    double seconds;
+    double forward_s;
+    struct sched_stats st;
+    struct tally t;
+};
+
+/* Submits n requests at once and steps until all are done. */
+static int run(struct model *m, const struct backend *be, void *ctx, int n, struct gen_params p,
+               struct run_result *res)
+{
+    char err[256];
+    memset(res, 0, sizeof *res);
+    struct sched_limits lim = {n, n, 1 << 20, 0};
+    struct sched *s = sched_new(m, be, ctx, &lim, on_event, &res->t);
+    if (!s) {
+        fprintf(stderr, "bench_sched: sched_new failed\n");
+        return -1;
+    }
+    int32_t *ids[16] = {0};
+    for (int i = 0; i < n; i++) {
+        const char *pr = prompts[i % N_PROMPTS];
+        int n_ids;
+        if (tok_encode(m->tok, pr, strlen(pr), m->cfg.add_bos, &ids[i], &n_ids, err, sizeof err)) {
+            fprintf(stderr, "bench_sched: encode: %s\n", err);
+            return -1;
+        }
+        struct canvas_seg segs[2] = {{ids[i], n_ids}, {NULL, p.gen_length}};
+        struct gen_request r = {segs, 2, p, NULL, 0, 0, NULL};
+        r.params.seed = (uint64_t)i;
+        if (sched_submit(s, &r, NULL, err, sizeof err)) {
+            fprintf(stderr, "bench_sched: submit: %s\n", err);
+            return -1;
+        }
+    }
+    struct cpu_stats cs;
+    cpu_reset_stats(ctx);
+    double t0 = now_s();
+    while (res->t.done < n)
+        sched_step(s);
+    res->seconds = now_s() - t0;
+    cpu_get_stats(ctx, &cs);
+    res->forward_s = cs.forward_s;
+    sched_get_stats(s, &res->st);
+    sched_free(s);
+    for (int i = 0; i < n; i++)
+        free(ids[i]);
+    if (res->t.errors) {
+        fprintf(stderr, "bench_sched: %d requests failed: %s\n", res->t.errors, res->t.error);
+        return -1;
+    }
+    return 0;
+}
+
+static int arg_int(int argc, char **argv, const char *name, int def)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return atoi(argv[i + 1]);
+    return def;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = argc > 1 && argv[1][0] != '-' ? argv[1] : "models/dllm-kjv.gguf";
+    int gen = arg_int(argc, argv, "--gen", 64);
+    int steps = arg_int(argc, argv, "--steps", gen);
+    int block = arg_int(argc, argv, "--block", 32);
+    int threads = arg_int(argc, argv, "--threads", 1);
+    char err[256];
+    struct model *m;
+    if (model_open(path, &m, err, sizeof err)) {
+        printf("bench_sched: %s; skipped (no model)\n", err);
+        return 0;
+    }
+    const struct backend *be = backend_cpu();
+    struct cpu_opts o = {threads, CPU_WEIGHTS_AUTO, 0};
+    void *ctx = be ? cpu_load_opts(m, &o, err, sizeof err) : NULL;
+    o.stack_rows = 1;
+    void *ctx_stacked = ctx ? cpu_load_opts(m, &o, err, sizeof err) : NULL;
+    if (!ctx || !ctx_stacked) {
+        printf("bench_sched: CPU backend: %s; skipped\n", be ? err : "not built");
+        if (ctx)
+            be->free(ctx);
+        model_free(m);
+        return 0;
+    }
+    printf("bench_sched: %s (%s, %d layers, d_model %d, vocab %d), CPU backend\n", path, arch_name(m->cfg.arch),
+           m->cfg.n_layers, m->cfg.d_model, m->cfg.vocab_size);
+    printf("requests: gen_length %d, steps %d, block_length %d, low_confidence, temperature 0\n", gen, steps,
+           block);
+
+    struct gen_params p = {.gen_length = gen, .steps = steps, .block_length = block};
+    static const int conc[3] = {1, 4, 16};
+    int rc = 0;
+    void *ctxs[2] = {ctx, ctx_stacked};
+    const char *modes_name[2] = {"per-canvas sgemm (batch-invariant)", "stacked sgemm (stack_rows)"};
+    for (int k = 0; rc == 0 && k < 2; k++) {
+        double base = 0;
+        printf("\n%s\n%-11s %8s %9s %10s %12s %13s %11s %8s\n", modes_name[k], "concurrent", "seconds",
+               "forwards", "committed", "committed/s", "answer tok/s", "in forward", "speedup");
+        for (int i = 0; i < 3; i++) {
+            struct run_result r;
+            if (run(m, be, ctxs[k], conc[i], p, &r)) {
+                rc = 1;
+                break;
+            }
+            double tps = (double)r.st.tokens_committed / r.seconds;
+            if (i == 0)
+                base = tps;
+            printf("%-11d %8.2f %9llu %10llu %12.1f %13.1f %10.0f%% %7.2fx\n", conc[i], r.seconds,
+                   (unsigned long long)r.st.forwards, (unsigned long long)r.st.tokens_committed, tps,
+                   (double)r.t.answer_tokens / r.seconds, 100.0 * r.forward_s / r.seconds, tps / base);
+        }
+    }
+
+    printf("\n%-22s %8s %12s %12s %18s\n", "4 requests", "seconds", "canvas-steps", "committed",
+           "tokens/forward/canvas");
+    struct gen_params pt = p;
+    pt.threshold = 0.9f;
+    const struct gen_params *modes[2] = {&p, &pt};
+    const char *names[2] = {"fixed schedule", "threshold 0.9"};
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        struct run_result r;
+        if (run(m, be, ctx, 4, *modes[i], &r)) {
+            rc = 1;
+            break;
+        }
+        printf("%-22s %8.2f %12llu %12llu %18.2f\n", names[i], r.seconds, (unsigned long long)r.st.steps,
+               (unsigned long long)r.st.tokens_committed,
+               (double)r.st.tokens_committed / (double)(r.st.steps ? r.st.steps : 1));
+    }
+    be->free(ctx);
+    be->free(ctx_stacked);
+    model_free(m);
+    return rc;
+}
