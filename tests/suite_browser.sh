@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Browser: the page the server embeds at / (server/page.html), in Debian's
 # headless Chromium driven by playwright-core (tests/browser/denoise.test.mjs),
-# against the real server on loopback with an API key set. Screenshots of one
-# run (start, middle, end of the replay) and of two lanes land in
-# tests/out/browser/.
+# against the real server on loopback with an API key set, serving the default
+# model (models/dllm-kjv.gguf) or, when that is absent, a tiny random-weight
+# model built here. Screenshots of one run (start, middle, end of the replay)
+# and of two lanes land in tests/out/browser/.
 set -u
 cd "$(dirname "$0")/.."
 source tests/lib.sh
@@ -16,15 +17,23 @@ missing=
 [ -x /usr/bin/chromium ] || missing="$missing /usr/bin/chromium (Debian package chromium)"
 command -v node >/dev/null || missing="$missing node"
 [ -d node_modules/playwright-core ] || missing="$missing node_modules/playwright-core (npm ci)"
-[ -f "$T_MODEL" ] || missing="$missing $T_MODEL"
 if [ -n "$missing" ]; then
     t_skip "browser" "needs$missing"
     t_summary; exit
 fi
+model=$T_MODEL
+if [ ! -f "$model" ]; then
+    model=tests/out/browser-tiny.gguf
+    if [ ! -f "$model" ] && ! "$PY" tests/http/tiny_model.py "$model" > "$out/tiny.log" 2>&1; then
+        t_skip "browser" "no $T_MODEL and the tiny model could not be built: $(tail -1 "$out/tiny.log")"
+        t_summary; exit
+    fi
+fi
+echo "    model: $model"
 
 key=browser-test-key
 port=$(t_free_port)
-if ! t_start_server bin/dllm-server "$port" "$out/server.log" --host 127.0.0.1 --model "$T_MODEL" --api-key "$key"; then
+if ! t_start_server bin/dllm-server "$port" "$out/server.log" --host 127.0.0.1 --model "$model" --api-key "$key"; then
     t_fail "server starts" "$(tail -5 "$out/server.log")"
     t_summary; exit
 fi
