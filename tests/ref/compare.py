@@ -1,0 +1,28 @@
+#!/usr/bin/python3
+"""compare.py GOT.f32 EXPECTED.npy TOL_REL [F32_EXPECTED.npy LOOSE_TOL_REL]
+
+GOT is dllm-cli's raw float32 logits [n][vocab]. Passes when
+max|got - expected| < TOL_REL * max|expected|, and, when given, the error
+against the float32 model's logits stays under LOOSE_TOL_REL * its scale.
+Prints the relative errors either way."""
+import sys
+
+import numpy as np
+
+exp = np.load(sys.argv[2]).astype(np.float64)
+got = np.fromfile(sys.argv[1], dtype="<f4").astype(np.float64)
+if got.size != exp.size:
+    print("size %d, expected %d" % (got.size, exp.size))
+    sys.exit(1)
+got = got.reshape(exp.shape)
+scale = np.abs(exp).max()
+rel = np.abs(got - exp).max() / scale
+ok = rel < float(sys.argv[3])
+msg = "rel err %.2e (tol %.0e)" % (rel, float(sys.argv[3]))
+if len(sys.argv) > 5 and float(sys.argv[5]) > 0:
+    f32 = np.load(sys.argv[4]).astype(np.float64)
+    rel32 = np.abs(got - f32).max() / np.abs(f32).max()
+    ok = ok and rel32 < float(sys.argv[5])
+    msg += ", vs f32 model %.2e (tol %.0e)" % (rel32, float(sys.argv[5]))
+print(msg)
+sys.exit(0 if ok else 1)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Reference numerics of the CPU backend: tiny random LLaDA/Dream/Llama/BERT/
+# RoBERTa models as GGUF and Hugging Face files, logits from
+# tests/ref/make_models.py's independent float64 torch implementation;
+# dllm-cli logits must match to 1e-4 of the logit scale (F16/BF16/Q8_0 files:
+# against the reference run on the weights as stored, same 1e-4, and against
+# the float32 model within 5e-3 (F16) / 3e-2 (BF16, Q8_0)). And the real
+# trained stories260K must print its published greedy story exactly.
+cd "$(dirname "$0")/.."
+. tests/lib.sh
+OUT=tests/out/ref
+CLI=bin/dllm-cli
+if ! $PY -c 'import torch, numpy' 2>/dev/null; then
+    t_skip "reference models" "$PY has no torch/numpy"
+else
+    rm -rf "$OUT"
+    if ! $PY tests/ref/make_models.py "$OUT" > "$OUT.log" 2>&1; then
+        t_fail "make_models.py" "$(tail -n 5 "$OUT.log")"
+    else
+        while IFS=$'\t' read -r name path ids exp kind f32 loose; do
+            got="$OUT/$name.logits"
+            t_check "logits $name ($kind)" sh -c \
+                "$CLI logits --model '$path' --ids '$ids' --out '$got' && $PY tests/ref/compare.py '$got' '$exp' 1e-4 '$f32' '$loose'"
+        done < "$OUT/manifest.tsv"
+    fi
+fi
+
+S="$T_SHARED/models/stories260K"
+if [ -z "$T_SHARED" ] || [ ! -f "$S/stories260K.bin" ]; then
+    t_skip "stories260K greedy story" "no ../shared/models/stories260K"
+else
+    sed -n '/^    Once upon a time/,/^$/p' "$S/README.md" | sed -e 's/^    //' -e '/^$/d' > tests/out/stories260K.want
+    t_check "stories260K greedy story" sh -c \
+        "$CLI generate --model '$S' --causal --temperature 0 --max-tokens 256 --prompt '' > tests/out/stories260K.got && diff tests/out/stories260K.want tests/out/stories260K.got"
+fi
+t_summary
