@@ -15,8 +15,8 @@
  * - sched_submit refuses with SCHED_EFULL when max_queue requests are waiting
  *   (the API answers 429); anything accepted ends with exactly one DONE event.
  * - A cancelled request leaves at the start of the next step with DONE
- *   FINISH_CANCELLED; sched_free ends every request still held the same way,
- *   on the calling thread.
+ *   FINISH_CANCELLED. sched_free frees the requests still held without any
+ *   event: the owner answers its clients before it frees the scheduler.
  *
  * Choices where the references are silent:
  * - Blocks run over the masked positions in canvas order (one span: LLaDA's

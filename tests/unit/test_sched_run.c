@@ -487,7 +487,8 @@ void test_sched_cancel_leaves_at_the_next_step_and_frees(void)
     sched_get_stats(s, &st);
     CHECK_INT(st.active, 0);
     CHECK_INT(st.queued, 0);
-    /* requests still held when the scheduler is freed end cancelled */
+    /* requests still held when the scheduler is freed are freed silently
+     * (the ASan run checks that nothing leaks) */
     static struct cap d, e;
     memset(&d, 0, sizeof d);
     memset(&e, 0, sizeof e);
@@ -496,8 +497,7 @@ void test_sched_cancel_leaves_at_the_next_step_and_frees(void)
     sched_step(s);
     CHECK_INT(submit(s, prompt_a, 4, 16, p, &e, 0, NULL), 0);
     sched_free(s);
-    CHECK(d.done && d.finish == FINISH_CANCELLED);
-    CHECK(e.done && e.finish == FINISH_CANCELLED);
+    CHECK(!d.done && !e.done);
 }
 
 void test_sched_queue_full_is_refused(void)
