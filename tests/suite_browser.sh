@@ -33,13 +33,14 @@ echo "    model: $model"
 
 key=browser-test-key
 port=$(t_free_port)
-if ! t_start_server bin/dllm-server "$port" "$out/server.log" --host 127.0.0.1 --model "$model" --api-key "$key"; then
+if ! t_start_server bin/dllm-server "$port" "$out/server.log" --host 127.0.0.1 --model "$model" --api-key "$key" \
+        --cors-origin "http://localhost:$port"; then
     t_fail "server starts" "$(tail -5 "$out/server.log")"
     t_summary; exit
 fi
 trap 'kill -TERM "$T_SERVER_PID" 2>/dev/null' EXIT
 
-timeout 300 node tests/browser/denoise.test.mjs "http://127.0.0.1:$port" "$out" "$key" > "$out/browser.log" 2>&1
+timeout 300 node tests/browser/denoise.test.mjs "http://127.0.0.1:$port" "$out" "$key" "http://localhost:$port" > "$out/browser.log" 2>&1
 rc=$?
 cat "$out/browser.log"
 T_PASS=$((T_PASS + $(grep -c '^ok ' "$out/browser.log")))

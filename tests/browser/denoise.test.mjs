@@ -1,5 +1,8 @@
 // The page at / in a real browser: Debian's Chromium, driven by playwright-core.
-// Usage: node tests/browser/denoise.test.mjs BASE_URL OUT_DIR [API_KEY]
+// Usage: node tests/browser/denoise.test.mjs BASE_URL OUT_DIR [API_KEY [CORS_ORIGIN]]
+// CORS_ORIGIN: another origin of the same server (http://localhost:PORT) that
+// the server was told to allow: the page loaded from there talks to BASE_URL
+// across origins.
 // Prints "ok NAME" / "FAIL NAME: why" lines; tests/suite_browser.sh counts them.
 // The reference for the page's final text is the same request sent to the API
 // without streaming (fetch from Node, not from the page).
@@ -11,6 +14,7 @@ import path from 'node:path';
 const base = process.argv[2].replace(/\/+$/, '');
 const outDir = process.argv[3];
 const apiKey = process.argv[4] || '';
+const corsOrigin = (process.argv[5] || '').replace(/\/+$/, '');
 
 function ok(name) { console.log(`ok   ${name}`); }
 function fail(name, why) { console.log(`FAIL ${name}: ${String(why).replace(/\s+/g, ' ').slice(0, 400)}`); }
@@ -62,7 +66,9 @@ async function watchGrid(page, i) {
 async function waitDone(page, i, timeout = 120000) {
   await page.waitForFunction(sel => {
     const l = document.querySelector(sel);
-    return l && !l.querySelector('.start').disabled && !l.querySelector('.replay').disabled;
+    // finished: Start is back, and there is a run to replay or an error to read
+    return l && !l.querySelector('.start').disabled &&
+           (!l.querySelector('.replay').disabled || !l.querySelector('.error').hidden);
   }, lane(i), { timeout });
 }
 
@@ -72,6 +78,32 @@ async function replayTo(page, i, v) {
     el.dispatchEvent(new Event('input'));
   }, v);
   return page.$eval(lane(i), el => ({ step: Number(el.dataset.step), masked: Number(el.dataset.masked) }));
+}
+
+// The page served from another origin, pointed at BASE_URL in its Server
+// field: works through the server's CORS headers; a dead address is reported.
+async function crossOrigin(browser, ref) {
+  const page = await browser.newPage();
+  const pageErrors = [];
+  page.on('pageerror', e => pageErrors.push(String(e)));
+  await page.goto(corsOrigin + '/');
+  await page.fill('#server', base);
+  await page.fill('#apikey', apiKey);
+  await page.dispatchEvent('#apikey', 'change');
+  await fillLane(page, 0, settings);
+  await page.click(`${lane(0)} .start`);
+  await waitDone(page, 0);
+  const text = await page.$eval(`${lane(0)} .final`, el => el.textContent);
+  const err = await page.$eval(`${lane(0)} .error`, el => el.hidden ? '' : el.textContent);
+  check(`from ${corsOrigin} across origins (CORS): the same text`, text === ref && !err,
+        err || `page ${JSON.stringify(text)} vs API ${JSON.stringify(ref)}`);
+  await page.fill('#server', 'http://127.0.0.1:1');
+  await page.click(`${lane(0)} .start`);
+  await page.waitForSelector(`${lane(0)} .error:not([hidden])`, { timeout: 10000 }).catch(() => {});
+  const dead = await page.$eval(`${lane(0)} .error`, el => el.hidden ? '' : el.textContent);
+  check('an unreachable server is reported in plain words', /Could not reach the server/.test(dead), dead || '(no message)');
+  check('no script errors on the cross-origin page', pageErrors.length === 0, pageErrors.join(' | '));
+  await page.close();
 }
 
 async function main() {
@@ -185,6 +217,8 @@ async function main() {
 
     check('the page fetched nothing but the server', foreign.length === 0, foreign.join(' '));
     check('no script errors on the page', pageErrors.length === 0, pageErrors.join(' | '));
+
+    if (corsOrigin) await crossOrigin(browser, refs[0]);
   } finally {
     await browser.close();
     fs.rmSync(userDir, { recursive: true, force: true });
