@@ -97,6 +97,12 @@ bin/dllm-cli-asan: $(patsubst %.c,build/asan/obj/%.o,$(wildcard cli/*.c)) $(ASAN
 	@mkdir -p bin
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
+# CPU against CUDA on the same models; tests/suite_cuda.sh builds it with
+# CUDA=1 where a GPU is (without CUDA it only prints a skip).
+bin/test-cuda: tests/cuda/test_cuda.c $(LIB_OBJ)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 bin/bench_%: tests/bench/bench_%.c $(LIB_OBJ)
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
