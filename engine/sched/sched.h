@@ -36,7 +36,19 @@
  *   later positions become, the answer cannot change. The request finishes
  *   when every span is settled (finish STOP if an EOS/EOT or a stop string cut
  *   it, LENGTH otherwise) or when the stable text contains a stop string.
- * - FRAME conf is the model's probability of the committed token.
+ * - Events of one request after each step it takes: FRAME (if want_frames),
+ *   then DELTA (if new text is stable), then DONE once. DELTA and DONE text
+ *   is NUL-terminated at text_len; the deltas concatenate to the DONE text
+ *   (a cancelled or failed request's DONE carries the text already sent).
+ *   A DELTA holds back the last (longest stop string - 1) bytes, which a stop
+ *   string could still cut, and never ends inside a UTF-8 character.
+ * - FRAME conf is the model's probability of the committed token; FRAME
+ *   block bounds are those of the block the step worked on; total_steps is
+ *   the fixed schedule's count, or with a threshold its upper bound (one
+ *   step per masked position).
+ * - DONE completion_tokens counts the answer tokens read before EOS/EOT (and
+ *   up to the point where a stop string was found); with n_logprobs the
+ *   answer's tokens come with the logprobs kept when each was committed.
  * - prefix_cache is accepted and ignored: the backend has no cache interface yet.
  */
 #ifndef DLLM_SCHED_ROOM_H
