@@ -27,17 +27,21 @@ const settings = { prompt: 'And God said, Let there be', gen_length: 48, steps: 
 
 const suffix = ' and there was light.';
 
-async function reference(seed, withSuffix) {
-  const body = { prompt: settings.prompt, max_tokens: settings.gen_length, steps: settings.steps,
+// kind: 'plain', 'infill' (with the suffix) or 'chat' (the prompt as the user's message).
+async function reference(seed, kind) {
+  const body = { max_tokens: settings.gen_length, steps: settings.steps,
                  block_length: settings.block_length, remasking: settings.remasking,
                  temperature: settings.temperature, seed };
-  if (withSuffix) body.suffix = suffix;
+  if (kind === 'chat') body.messages = [{ role: 'user', content: settings.prompt }];
+  else body.prompt = settings.prompt;
+  if (kind === 'infill') body.suffix = suffix;
   const headers = { 'Content-Type': 'application/json' };
   if (apiKey) headers.Authorization = 'Bearer ' + apiKey;
-  const res = await fetch(base + '/v1/completions', { method: 'POST', headers, body: JSON.stringify(body) });
+  const route = kind === 'chat' ? '/v1/chat/completions' : '/v1/completions';
+  const res = await fetch(base + route, { method: 'POST', headers, body: JSON.stringify(body) });
   const j = await res.json();
   if (!res.ok) throw new Error(`reference request: HTTP ${res.status} ${JSON.stringify(j)}`);
-  return j.choices[0].text;
+  return kind === 'chat' ? j.choices[0].message.content : j.choices[0].text;
 }
 
 const lane = i => `.lane[data-lane="${i}"]`;
@@ -107,7 +111,8 @@ async function crossOrigin(browser, ref) {
 }
 
 async function main() {
-  const refs = [await reference(settings.seed, false), await reference(settings.seed + 1, true)];
+  const refs = [await reference(settings.seed, 'plain'), await reference(settings.seed + 1, 'infill'),
+                await reference(settings.seed + 2, 'chat')];
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dllm-chromium-'));
   const browser = await chromium.launchPersistentContext(userDir, {
     executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1280, height: 900 },
@@ -194,22 +199,24 @@ async function main() {
           mid.masked > end.masked && end.masked === 0 && first.step < mid.step && mid.step < end.step,
           JSON.stringify({ first, mid, end }));
 
-    // Two lanes side by side, sharing the server; the second one fills a gap
-    // before a suffix (infill).
+    // Three lanes side by side, sharing the server: the run above, one that
+    // fills a gap before a suffix (infill), and a chat.
     await page.click('#add-lane');
     const seed2 = await page.$eval(`${lane(1)} [name="seed"]`, el => Number(el.value));
     check('a new lane copies the settings with the next seed', seed2 === settings.seed + 1, `seed ${seed2}`);
     await page.fill(`${lane(1)} [name="suffix"]`, suffix);
+    await page.click('#add-lane');
+    await page.fill(`${lane(2)} [name="suffix"]`, '');
+    await page.selectOption(`${lane(2)} [name="endpoint"]`, 'chat');
     await page.click('#start-all');
     await page.waitForFunction(() => [...document.querySelectorAll('.lane .start')].every(b => b.disabled), null,
                                { timeout: 5000 }).catch(() => {});
-    await waitDone(page, 0);
-    await waitDone(page, 1);
-    await page.screenshot({ path: path.join(outDir, 'lanes.png') });
-    const texts = [await page.$eval(`${lane(0)} .final`, el => el.textContent),
-                   await page.$eval(`${lane(1)} .final`, el => el.textContent)];
-    check('two lanes at once: each text equals the API\'s for its seed', texts[0] === refs[0] && texts[1] === refs[1],
-          `page ${JSON.stringify(texts)} vs API ${JSON.stringify(refs)}`);
+    for (let i = 0; i < 3; i++) await waitDone(page, i);
+    await page.screenshot({ path: path.join(outDir, 'lanes.png'), fullPage: true });
+    const texts = [];
+    for (let i = 0; i < 3; i++) texts.push(await page.$eval(`${lane(i)} .final`, el => el.textContent));
+    check('three lanes at once (plain, infill, chat): each text equals the API\'s for its seed',
+          texts.every((t, i) => t === refs[i]), `page ${JSON.stringify(texts)} vs API ${JSON.stringify(refs)}`);
     // The suffix sits after the span as given (frozen) cells, untouched.
     const tail = await page.$$eval(`${lane(1)} .grid .cell`, cs => cs.slice(-3).map(c => c.className));
     check('infill: the suffix shows as given cells after the span', tail.length === 3 && tail.every(c => /frozen/.test(c)),
