@@ -758,14 +758,16 @@ void test_sched_backend_error_ends_the_batch(void)
 
 struct engine_thread {
     struct sched *s;
-    int steps;
+    int steps, loops;
 };
 
 static void *engine_main(void *arg)
 {
     struct engine_thread *e = arg;
-    while (sched_wait(e->s))
+    while (sched_wait(e->s)) {
+        e->loops++;
         e->steps += sched_step(e->s);
+    }
     return NULL;
 }
 
@@ -787,7 +789,7 @@ void test_sched_engine_thread_waits_and_stops(void)
     struct fake f = {0};
     g_model = tiny_model();
     struct sched *s = sched_new(&g_model, &fake_backend, &f, NULL, on_threaded, NULL);
-    struct engine_thread e = {s, 0};
+    struct engine_thread e = {s, 0, 0};
     pthread_t th;
     threaded_done = 0;
     pthread_create(&th, NULL, engine_main, &e);
@@ -810,6 +812,78 @@ void test_sched_engine_thread_waits_and_stops(void)
     pthread_join(th, NULL);
     CHECK_INT(threaded_done, 5);
     CHECK(e.steps >= 8);
+    /* the thread slept while idle: 5 requests of 8 steps need at most 40
+     * ticks (a few more for late arrivals), a busy loop makes thousands */
+    CHECK(e.loops <= 60);
     CHECK_INT(sched_submit(s, &r, NULL, err, sizeof err), SCHED_EINVAL);
+    sched_free(s);
+}
+
+void test_sched_fill_in_the_blanks_reads_each_span_to_its_eos(void)
+{
+    struct fake f = {0};
+    struct sched *s = new_sched(&f, 8, 8, 4096);
+    static struct cap c;
+    memset(&c, 0, sizeof c);
+    /* [prompt 4][blank 8 at 4..11][given 2][blank 6 at 14..19]; the model
+     * answers EOS from position 8 on: the first blank gives 4 tokens, the
+     * second none (its first position already answers EOS) */
+    int32_t mid[2] = {30, 31};
+    struct canvas_seg segs[4] = {{prompt_a, 4}, {NULL, 8}, {mid, 2}, {NULL, 6}};
+    struct gen_params p = {.steps = 14};
+    struct gen_request r = {segs, 4, p, NULL, 0, 1, &c};
+    char err[200];
+    f.eos_from = 8;
+    CHECK_INT(sched_submit(s, &r, NULL, err, sizeof err), 0);
+    run_until_idle(s, 100);
+    CHECK(c.done && seq_ok(&c, 1));
+    CHECK_INT(c.finish, FINISH_STOP);
+    CHECK_INT(c.completion_tokens, 4);
+    CHECK_INT((int)strlen(c.done_text), 4);
+    CHECK_STR(c.text, c.done_text);
+    CHECK_INT(c.prompt_tokens, 6);
+    /* the frame's span is the first blank */
+    int last = c.n_frames - 1;
+    CHECK(last >= 0 && c.ids[last][12] == 30 && c.ids[last][13] == 31);
+    for (int i = 0; i < 4 && last >= 0; i++)
+        CHECK_INT(c.done_text[i], 'a' + c.ids[last][4 + i] % 26);
+    sched_free(s);
+}
+
+void test_sched_threshold_with_a_dream_rule_and_cancel_keeps_sent_text(void)
+{
+    struct fake f = {0};
+    struct sched *s = new_sched(&f, 8, 8, 4096);
+    static struct cap a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    /* a Dream rule under a threshold ranks by the (filtered) probability */
+    struct gen_params p = {.steps = 4, .remasking = REMASK_ENTROPY, .threshold = 0.6f};
+    CHECK_INT(submit(s, prompt_a, 4, 24, p, &a, 1, NULL), 0);
+    run_until_idle(s, 100);
+    CHECK(a.done && a.finish == FINISH_LENGTH);
+    CHECK(a.steps > 1 && a.steps < 24);
+    int n0 = 0;
+    for (int i = 0; i < a.len; i++)
+        n0 += a.fresh[0][i];
+    int want = 0;
+    for (int i = 4; i < 28; i++)
+        want += fake_score(5, 28, i) >= 0.6f;
+    CHECK_INT(n0, want > 0 ? want : 1);
+
+    /* cancelled mid-way: DONE carries exactly the text already sent */
+    struct gen_params q = {.steps = 16, .block_length = 4};
+    uint64_t id;
+    CHECK_INT(submit(s, prompt_a, 4, 16, q, &b, 0, &id), 0);
+    for (int i = 0; i < 6; i++) {
+        tick++;
+        sched_step(s);
+    }
+    sched_cancel(s, id);
+    tick++;
+    sched_step(s);
+    CHECK(b.done && b.finish == FINISH_CANCELLED);
+    CHECK(b.text_len > 0);
+    CHECK_STR(b.done_text, b.text);
     sched_free(s);
 }
