@@ -205,6 +205,9 @@ void cpu_weights_free(struct cpu_ctx *c);
  * tensor that does not convert. */
 const float *cpu_mat_get(struct cpu_ctx *c, const struct cpu_mat *w);
 
+/* dequant.c: tensor_rows_f32 with fast F16 (F16C) and BF16 paths. */
+int cpu_rows_f32(const struct tensor *t, int64_t row0, int64_t nrows, float *out);
+
 /* gemm.c: timed cblas_sgemm, row-major. C = alpha A op(B) + beta C. */
 void cpu_sgemm(struct cpu_ctx *c, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc);

@@ -96,7 +96,7 @@ static int embed_token(struct cpu_ctx *c, int id, float *dst)
         memcpy(dst, c->tok_embd.f32 + (size_t)id * d, sizeof(float) * (size_t)d);
         return 0;
     }
-    return tensor_rows_f32(c->tok_embd.t, id, 1, dst);
+    return cpu_rows_f32(c->tok_embd.t, id, 1, dst);
 }
 
 /* BERT: token + learned position + token type 0, then LayerNorm. RoBERTa

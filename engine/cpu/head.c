@@ -68,7 +68,7 @@ int cpu_head_logits(struct cpu_ctx *c, const int *src, int n, float *out, char *
         for (int v0 = 0; v0 < V; v0 += CPU_HEAD_VCHUNK) {
             int nv = V - v0 < CPU_HEAD_VCHUNK ? V - v0 : CPU_HEAD_VCHUNK;
             double t0 = now_s();
-            int rc = tensor_rows_f32(w->t, v0, nv, c->wscratch);
+            int rc = cpu_rows_f32(w->t, v0, nv, c->wscratch);
             c->st.dequant_s += now_s() - t0;
             if (rc) {
                 snprintf(err, errlen, "cpu: output tensor %s does not convert to f32", w->t->name);

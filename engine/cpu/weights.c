@@ -57,7 +57,7 @@ static int load_vec(struct cpu_ctx *c, const char *name, int n, int required, fl
     }
     c->owned_vecs = list;
     c->owned_vecs[c->n_owned_vecs++] = v;
-    if (tensor_rows_f32(t, 0, 1, v) != 0) {
+    if (cpu_rows_f32(t, 0, 1, v) != 0) {
         snprintf(err, errlen, "cpu: tensor %s (%s) does not convert to f32", name, dtype_name(t->type));
         return -1;
     }
@@ -99,7 +99,7 @@ static int load_mat(struct cpu_ctx *c, const char *name, int rows, int cols, int
         snprintf(err, errlen, "cpu: out of memory converting %s to f32", name);
         return -1;
     }
-    if (tensor_rows_f32(t, 0, rows, w->own) != 0) {
+    if (cpu_rows_f32(t, 0, rows, w->own) != 0) {
         snprintf(err, errlen, "cpu: tensor %s (%s) does not convert to f32", name, dtype_name(t->type));
         return -1;
     }
@@ -200,7 +200,7 @@ static int load_globals(struct cpu_ctx *c, char *err, size_t errlen)
     }
     c->n_pos = (int)pe->ne[1];
     c->pos_embd = malloc(sizeof(float) * (size_t)d * (size_t)c->n_pos);
-    if (!c->pos_embd || tensor_rows_f32(pe, 0, c->n_pos, c->pos_embd) != 0) {
+    if (!c->pos_embd || cpu_rows_f32(pe, 0, c->n_pos, c->pos_embd) != 0) {
         snprintf(err, errlen, "cpu: position_embd.weight does not convert to f32");
         return -1;
     }
@@ -211,7 +211,7 @@ static int load_globals(struct cpu_ctx *c, char *err, size_t errlen)
             return -1;
         }
         c->type_embd0 = malloc(sizeof(float) * (size_t)d);
-        if (!c->type_embd0 || tensor_rows_f32(tt, 0, 1, c->type_embd0) != 0) {
+        if (!c->type_embd0 || cpu_rows_f32(tt, 0, 1, c->type_embd0) != 0) {
             snprintf(err, errlen, "cpu: token_types.weight does not convert to f32");
             return -1;
         }
@@ -309,7 +309,7 @@ const float *cpu_mat_get(struct cpu_ctx *c, const struct cpu_mat *w)
     if ((size_t)w->rows * (size_t)w->cols > c->wscratch_n)
         return NULL;
     double t0 = now_s();
-    int rc = tensor_rows_f32(w->t, 0, w->rows, c->wscratch);
+    int rc = cpu_rows_f32(w->t, 0, w->rows, c->wscratch);
     c->st.dequant_s += now_s() - t0;
     return rc == 0 ? c->wscratch : NULL;
 }

@@ -497,3 +497,78 @@ void test_cpu_bad_input(void)
     CHECK(strstr(err, "blk.1.ffn_down.weight") != NULL);
     tm_free(&tm);
 }
+
+/* The fast F16/BF16 conversions give the same bits as tensor_rows_f32. */
+void test_cpu_dequant_fast_paths(void)
+{
+    static uint16_t h[65536 + 3];
+    for (int i = 0; i < 65536 + 3; i++)
+        h[i] = (uint16_t)(i * 40503u);
+    float *a = malloc(sizeof(float) * 65536), *b = malloc(sizeof(float) * 65536);
+    enum dtype types[2] = {DT_F16, DT_BF16};
+    for (int k = 0; k < 2; k++) {
+        /* 1 byte in, so the rows are not 2-byte aligned */
+        struct tensor t = {"x", types[k], 2, {1021, 64, 1, 1}, (const uint8_t *)h + 1, 1021 * 64 * 2};
+        CHECK(cpu_rows_f32(&t, 3, 61, a) == 0);
+        CHECK(tensor_rows_f32(&t, 3, 61, b) == 0);
+        int same = 1;
+        for (int i = 0; i < 1021 * 61; i++)
+            same &= memcmp(&a[i], &b[i], 4) == 0 || (isnan(a[i]) && isnan(b[i]));
+        CHECK(same);
+        CHECK(cpu_rows_f32(&t, 60, 5, a) != 0);
+        t.nbytes -= 1;
+        CHECK(cpu_rows_f32(&t, 0, 64, a) != 0);
+    }
+    free(a);
+    free(b);
+}
+
+static uint16_t to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    int32_t e = (int32_t)((x >> 23) & 0xff) - 112;
+    if (e <= 0)
+        return (uint16_t)sign;
+    return (uint16_t)(sign | ((uint32_t)e << 10) | ((x & 0x7fffff) >> 13));
+}
+
+/* F16 weights streamed (dequantized per layer per step) and converted at
+ * load give the same bits. */
+void test_cpu_stream_matches_resident(void)
+{
+    struct tmodel tm;
+    build_llama(&tm, ARCH_DREAM, 10);
+    for (int i = 0; i < tm.n; i++) {
+        struct tensor *t = &tm.t[i];
+        if (t->ne[1] == 1)
+            continue;
+        size_t n = (size_t)(t->ne[0] * t->ne[1]);
+        uint16_t *h = malloc(2 * n);
+        for (size_t j = 0; j < n; j++)
+            h[j] = to_f16(((const float *)t->data)[j]);
+        free((void *)t->data);
+        t->data = h;
+        t->type = DT_F16;
+        t->nbytes = 2 * n;
+    }
+    void *cr = load(&tm, CPU_WEIGHTS_RESIDENT, 0), *cs = load(&tm, CPU_WEIGHTS_STREAM, 0);
+    if (cr && cs) {
+        CHECK(cpu_weights_resident(cr) == 1);
+        CHECK(cpu_weights_resident(cs) == 0);
+        struct denoise_row r = row_of(ids_b, 12, ATTN_FULL);
+        float *lr = logits_of(cr, &r), *ls = logits_of(cs, &r);
+        CHECK(memcmp(lr, ls, sizeof(float) * 12 * 40) == 0);
+        struct cpu_stats st;
+        cpu_get_stats(cs, &st);
+        CHECK(st.dequant_s > 0);
+        free(lr);
+        free(ls);
+    }
+    if (cr)
+        backend_cpu()->free(cr);
+    if (cs)
+        backend_cpu()->free(cs);
+    tm_free(&tm);
+}
