@@ -67,29 +67,31 @@ int tok_piece_text(const struct tokenizer *t, int id, int first, int skip_specia
     const struct tok_piece *p = &t->pieces[id];
     if (p->flags & TOK_F_UNUSED) return 0;
     if (skip_special && p->flags & TOK_F_SPECIAL) return 0;
+    int rc;
     const char *s = p->text;
     size_t n = (size_t)p->len;
     if (t->kind == TOK_WORDPIECE) {
         /* the first token is taken as it is, "##" included, as the reference does */
         size_t pl = strlen(t->wp_prefix);
-        if (first) return tok_buf_put(b, s, n);
-        if (pl && n >= pl && memcmp(s, t->wp_prefix, pl) == 0) return tok_buf_put(b, s + pl, n - pl);
-        if (!(t->wp_cleanup && wp_glued(s)) && tok_buf_put(b, " ", 1)) return -1;
-        return tok_buf_put(b, s, n);
+        if (first) rc = tok_buf_put(b, s, n);
+        else if (pl && n >= pl && memcmp(s, t->wp_prefix, pl) == 0) rc = tok_buf_put(b, s + pl, n - pl);
+        else if (!(t->wp_cleanup && wp_glued(s)) && tok_buf_put(b, " ", 1)) rc = -1;
+        else rc = tok_buf_put(b, s, n);
+        return rc ? -1 : 1;
     }
     if (first && t->decode_strip && n > 0 && s[0] == ' ') s++, n--;
-    return tok_buf_put(b, s, n);
+    return tok_buf_put(b, s, n) ? -1 : 1;
 }
 
 char *tok_decode(const struct tokenizer *t, const int32_t *ids, int n, int skip_special)
 {
     struct tok_buf raw = {0}, out = {0};
     if (!t) return NULL;
-    int any = 0;
+    int started = 0;
     for (int i = 0; i < n; i++) {
-        size_t before = raw.n;
-        if (tok_piece_text(t, ids[i], !any, skip_special, &raw)) goto fail;
-        if (raw.n != before) any = 1;
+        int rc = tok_piece_text(t, ids[i], !started, skip_special, &raw);
+        if (rc < 0) goto fail;
+        if (rc > 0) started = 1;
     }
     if (tok_buf_put_valid(&out, raw.s ? raw.s : "", raw.n) || tok_buf_put(&out, "", 0)) goto fail;
     free(raw.s);
@@ -103,7 +105,7 @@ fail:
 struct tok_stream {
     const struct tokenizer *t;
     int skip_special;
-    int any;             /* a piece has been emitted (decides spacing) */
+    int started;         /* a piece has been taken (decides spacing) */
     struct tok_buf pend; /* bytes of a character not yet complete */
 };
 
@@ -136,9 +138,9 @@ char *tok_stream_push(struct tok_stream *s, const int32_t *ids, int n)
     if (!s) return NULL;
     if (tok_buf_put(&s->pend, "", 0)) return NULL;
     for (int i = 0; i < n; i++) {
-        size_t before = s->pend.n;
-        if (tok_piece_text(s->t, ids[i], !s->any, s->skip_special, &s->pend)) return NULL;
-        if (s->pend.n != before) s->any = 1;
+        int rc = tok_piece_text(s->t, ids[i], !s->started, s->skip_special, &s->pend);
+        if (rc < 0) return NULL;
+        if (rc > 0) s->started = 1;
     }
     return drain(s, 0);
 }

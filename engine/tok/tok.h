@@ -159,7 +159,8 @@ int tok_pretok(enum tok_pre p, const char *s, size_t len, tok_span_fn fn, void *
 int tok_bpe_word(const struct tokenizer *t, const char *w, size_t len, struct tok_ids *out);
 int tok_wordpiece_word(const struct tokenizer *t, const char *w, size_t len, struct tok_ids *out);
 
-/* decode.c: appends the text of one token as it follows the tokens before it. */
+/* decode.c: appends the text of one token as it follows the tokens before it
+ * (first: no token was taken before it); 1 taken, 0 skipped, -1 no memory. */
 struct tok_buf {
     char *s;
     size_t n, cap;
