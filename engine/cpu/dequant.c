@@ -5,8 +5,22 @@
 #include "engine/cpu/cpu.h"
 #include "engine/model/model.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <string.h>
+
+/* F16C and AVX on the CPU, and the OS saving the YMM registers. */
+static int have_f16c(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    if (!(c & bit_F16C) || !(c & bit_AVX) || !(c & bit_OSXSAVE))
+        return 0;
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 6) == 6;
+}
 
 __attribute__((target("avx,f16c"))) static void f16_f16c(const uint8_t *src, float *dst, size_t n)
 {
@@ -34,7 +48,7 @@ int cpu_rows_f32(const struct tensor *t, int64_t row0, int64_t nrows, float *out
 {
     static int f16c = -1;
     if (f16c < 0)
-        f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+        f16c = have_f16c();
     int fast = (t->type == DT_F16 && f16c) || t->type == DT_BF16;
     int64_t cols = t->ne[0], rows = t->ne[1] * t->ne[2] * t->ne[3];
     if (!fast || row0 < 0 || nrows < 0 || cols <= 0 || row0 > rows || nrows > rows - row0 || !t->data ||
