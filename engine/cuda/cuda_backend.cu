@@ -194,10 +194,11 @@ static float *upload_vecs(struct cu_ctx *c, const char *const *names, const int 
     }
     if (present == 0 && !required)
         return NULL;
-    if (present != n) {
-        snprintf(err, errlen, "cuda: tensor %s missing", names[0]);
-        return NULL;
-    }
+    for (int i = 0; i < n; i++)
+        if (!ts[i]) {
+            snprintf(err, errlen, "cuda: tensor %s missing", names[i]);
+            return NULL;
+        }
     float *hv = (float *)malloc(sizeof(float) * total);
     if (!hv) {
         snprintf(err, errlen, "cuda: out of host memory");

@@ -161,6 +161,15 @@ DLLM_HD static inline uint64_t dllm_rank_key(float x, int index)
     return ((uint64_t)dllm_order_key(x) << 32) | (uint64_t)(0xffffffffu - (uint32_t)index);
 }
 
+/* Whether tempered logit f at index i survives top-p and top-k, given the
+ * cuts found by bisection: top-p keeps rank keys >= p_key (entries whose
+ * preceding mass is <= top_p), top-k keeps value keys >= k_key (the k-th
+ * value and its ties). 0 means no cut. */
+DLLM_HD static inline int dllm_kept(float f, int i, uint64_t p_key, uint32_t k_key)
+{
+    return f != -INFINITY && dllm_rank_key(f, i) >= p_key && dllm_order_key(f) >= k_key;
+}
+
 /* (value, index) a before b in "largest first, lowest index on ties". */
 DLLM_HD static inline int dllm_ranks_before(float va, int ia, float vb, int ib)
 {

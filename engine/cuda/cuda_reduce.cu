@@ -150,7 +150,7 @@ struct cuts {
 
 static __device__ bool kept(float f, int i, const struct cuts *c)
 {
-    return f != -INFINITY && dllm_rank_key(f, i) >= c->p_key && dllm_order_key(f) >= c->k_key;
+    return dllm_kept(f, i, c->p_key, c->k_key);
 }
 
 /* Top-p: the smallest rank key K with mass(rank_key > K) <= top_p; an entry

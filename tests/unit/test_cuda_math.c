@@ -2,11 +2,14 @@
  * here as plain C and checked against double-precision formulas and the
  * engine's counter RNG. Runs without a GPU. */
 #include "engine/cuda/cuda_math.h"
+#include "engine/cpu/cpu.h"
 #include "engine/engine.h"
 #include "tests/unit/check.h"
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* A fixed pseudo-random stream for inputs (not the engine's RNG). */
 static double input(int i)
@@ -237,4 +240,172 @@ void test_cuda_order_keys(void)
         int before = dllm_ranks_before(va, ia, vb, ib);
         CHECK(before == (dllm_rank_key(va, ia) > dllm_rank_key(vb, ib)));
     }
+}
+
+/* The reduction kernel's algorithm (engine/cuda/cuda_reduce.cu) run
+ * sequentially: the same passes, the same online sums, the same bisections
+ * over rank keys for top-p and top-k instead of a sort. */
+static void emulate_reduce(float *l, int V, const struct reduce_params *rp, int pos, struct denoise_pos *o)
+{
+    float T = rp->temperature;
+    float m = -INFINITY, s = 0, mf = -INFINITY, sf = 0;
+    for (int i = 0; i < V; i++) {
+        if (i == rp->banned[0] || i == rp->banned[1])
+            l[i] = -INFINITY;
+        dllm_online_push(&m, &s, l[i]);
+        dllm_online_push(&mf, &sf, dllm_temper(l[i], T));
+    }
+    float lse_raw = s > 0 ? m + logf(s) : -INFINITY, lse_all = sf > 0 ? mf + logf(sf) : -INFINITY;
+    memset(o, 0, sizeof *o);
+    o->logsumexp = lse_raw;
+    int n = rp->n_logprobs < 0 ? 0 : rp->n_logprobs > REDUCE_MAX_TOP ? REDUCE_MAX_TOP : rp->n_logprobs;
+    if (n > V)
+        n = V;
+    float pv = INFINITY;
+    int pi = -1;
+    for (int j = 0; j < n; j++) {
+        float bv = -INFINITY;
+        int bi = 0x7fffffff;
+        for (int i = 0; i < V; i++)
+            if (dllm_ranks_before(pv, pi, l[i], i) && dllm_ranks_before(l[i], i, bv, bi)) {
+                bv = l[i];
+                bi = i;
+            }
+        o->top_ids[j] = bi;
+        o->top_logprobs[j] = bv - lse_raw;
+        o->n_top = j + 1;
+        pv = bv;
+        pi = bi;
+    }
+    uint64_t p_key = 0;
+    uint32_t k_key = 0;
+    if (rp->top_p > 0.0f && rp->top_p < 1.0f && lse_all != -INFINITY) {
+        uint64_t lo = 0, hi = UINT64_MAX;
+        while (hi - lo > 1) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            float mass = 0;
+            for (int i = 0; i < V; i++) {
+                float f = dllm_temper(l[i], T);
+                if (f != -INFINITY && dllm_rank_key(f, i) > mid)
+                    mass += expf(f - lse_all);
+            }
+            if (mass <= rp->top_p)
+                hi = mid;
+            else
+                lo = mid;
+        }
+        p_key = hi;
+    }
+    if (rp->top_k > 0 && rp->top_k < V) {
+        uint64_t lo = 0, hi = (uint64_t)1 << 32;
+        while (hi - lo > 1) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            int cnt = 0;
+            for (int i = 0; i < V; i++) {
+                float f = dllm_temper(l[i], T);
+                cnt += f != -INFINITY && (uint64_t)dllm_order_key(f) >= mid;
+            }
+            if (cnt >= rp->top_k)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        k_key = (uint32_t)lo;
+    }
+    float mk = -INFINITY, sk = 0, v1 = -INFINITY, v2 = -INFINITY;
+    int i1 = 0x7fffffff, i2 = 0x7fffffff;
+    for (int i = 0; i < V; i++) {
+        float f = dllm_temper(l[i], T);
+        if (!dllm_kept(f, i, p_key, k_key))
+            f = -INFINITY;
+        dllm_online_push(&mk, &sk, f);
+        if (dllm_ranks_before(f, i, v1, i1)) {
+            v2 = v1;
+            i2 = i1;
+            v1 = f;
+            i1 = i;
+        } else if (dllm_ranks_before(f, i, v2, i2)) {
+            v2 = f;
+            i2 = i;
+        }
+    }
+    float lse = sk > 0 ? mk + logf(sk) : -INFINITY;
+    if (lse == -INFINITY) {
+        o->token = -1;
+        return;
+    }
+    int tok = i1;
+    if (T > 0) {
+        double gv = -INFINITY;
+        for (int i = 0; i < V; i++) {
+            float f = dllm_temper(l[i], T);
+            if (!dllm_kept(f, i, p_key, k_key))
+                continue;
+            double key = dllm_gumbel_key(f, dllm_rng_u01(rp->seed, rp->step, (uint64_t)pos, (uint64_t)i));
+            if (key > gv) {
+                gv = key;
+                tok = i;
+            }
+        }
+    }
+    float ent = 0;
+    for (int i = 0; i < V; i++) {
+        float f = dllm_temper(l[i], T);
+        ent += dllm_plogp(dllm_kept(f, i, p_key, k_key) ? f : -INFINITY, lse);
+    }
+    o->token = tok;
+    o->prob = expf(dllm_temper(l[tok], T) - lse);
+    o->prob_raw = expf(l[tok] - lse_raw);
+    o->logprob_raw = l[tok] - lse_raw;
+    o->margin = expf(v1 - lse) - (i2 != 0x7fffffff ? expf(v2 - lse) : 0.0f);
+    o->neg_entropy = ent;
+}
+
+/* Against the CPU engine's sort-based reduction, on logits with many exact
+ * ties (multiples of 1/4), every filter combination: the kept sets must be
+ * the same (token and prob exact up to summation order). */
+void test_cuda_reduce_algorithm_matches_cpu(void)
+{
+    enum { V = 300 };
+    static const float temps[] = {0.0f, 0.7f, 1.3f};
+    static const int ks[] = {0, 1, 5, 17, 299, 400};
+    static const float ps[] = {1.0f, 0.3f, 0.9f, 0.999f};
+    float base[V], a[V], b[V];
+    struct cpu_reduce_scratch sc;
+    CHECK(cpu_reduce_scratch_init(&sc, V) == 0);
+    int cases = 0, bad = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < V; i++)
+            base[i] = floorf((float)input(9000 + 1000 * round + i) * 4.0f * (2 + round)) / 4.0f;
+        for (size_t ti = 0; ti < sizeof temps / sizeof temps[0]; ti++)
+            for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+                for (size_t pi = 0; pi < sizeof ps / sizeof ps[0]; pi++) {
+                    struct reduce_params rp;
+                    memset(&rp, 0, sizeof rp);
+                    rp.temperature = temps[ti];
+                    rp.top_k = ks[ki];
+                    rp.top_p = ps[pi];
+                    rp.n_logprobs = (int)(ki % 3) * 4;
+                    rp.seed = 11 + (uint64_t)round;
+                    rp.step = (uint32_t)pi;
+                    rp.banned[0] = round == 1 ? 7 : -1;
+                    rp.banned[1] = -1;
+                    struct denoise_pos x, y;
+                    memcpy(a, base, sizeof a);
+                    memcpy(b, base, sizeof b);
+                    cpu_reduce(a, V, &rp, 5, &sc, &x);
+                    emulate_reduce(b, V, &rp, 5, &y);
+                    cases++;
+                    int same = x.token == y.token && fabsf(x.prob - y.prob) < 1e-5f &&
+                               fabsf(x.prob_raw - y.prob_raw) < 1e-5f && fabsf(x.margin - y.margin) < 1e-5f &&
+                               fabsf(x.neg_entropy - y.neg_entropy) < 1e-4f &&
+                               fabsf(x.logsumexp - y.logsumexp) < 1e-4f && x.n_top == y.n_top;
+                    for (int j = 0; same && j < x.n_top; j++)
+                        same = x.top_ids[j] == y.top_ids[j] && fabsf(x.top_logprobs[j] - y.top_logprobs[j]) < 1e-4f;
+                    bad += !same;
+                }
+    }
+    cpu_reduce_scratch_free(&sc);
+    CHECK_INT(bad, 0);
+    CHECK_INT(cases, 3 * 3 * 6 * 4);
 }
