@@ -101,11 +101,17 @@ async function crossOrigin(browser, ref) {
   const err = await page.$eval(`${lane(0)} .error`, el => el.hidden ? '' : el.textContent);
   check(`from ${corsOrigin} across origins (CORS): the same text`, text === ref && !err,
         err || `page ${JSON.stringify(text)} vs API ${JSON.stringify(ref)}`);
+  // Settle the model list's own failure first: its message moves the lanes
+  // down, and must not land between the press and release of the click.
   await page.fill('#server', 'http://127.0.0.1:1');
+  await page.dispatchEvent('#server', 'change');
+  await page.waitForSelector('#top-error:not([hidden])', { timeout: 10000 }).catch(() => {});
+  const top = await page.$eval('#top-error', el => el.hidden ? '' : el.textContent);
+  check('an unreachable server: the model list says so', /Could not reach the server/.test(top), top || '(no message)');
   await page.click(`${lane(0)} .start`);
   await page.waitForSelector(`${lane(0)} .error:not([hidden])`, { timeout: 10000 }).catch(() => {});
   const dead = await page.$eval(`${lane(0)} .error`, el => el.hidden ? '' : el.textContent);
-  check('an unreachable server is reported in plain words', /Could not reach the server/.test(dead), dead || '(no message)');
+  check('an unreachable server: a run says so in plain words', /Could not reach the server/.test(dead), dead || '(no message)');
   check('no script errors on the cross-origin page', pageErrors.length === 0, pageErrors.join(' | '));
   await page.close();
 }
