@@ -1,14 +1,47 @@
 /* dllm-cli info: what a model file holds, one "key: value" per line, so tests
- * and people can grep it. --tensors adds one line per tensor. */
+ * and people can grep it. --tensors adds one line per tensor; --dump NAME
+ * prints that tensor's values dequantized to float32, one row per line. */
 #include "cli/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+
+static int dump_tensor(const struct model *m, const char *name)
+{
+    const struct tensor *t = model_tensor(m, name);
+    if (!t) {
+        fprintf(stderr, "dllm-cli: no tensor '%s'\n", name);
+        return 1;
+    }
+    int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
+    float *row = malloc((size_t)t->ne[0] * sizeof *row);
+    if (!row)
+        return 1;
+    for (int64_t r = 0; r < rows; r++) {
+        if (tensor_rows_f32(t, r, 1, row) != 0) {
+            fprintf(stderr, "dllm-cli: cannot read row %lld of '%s'\n", (long long)r, name);
+            free(row);
+            return 1;
+        }
+        for (int64_t i = 0; i < t->ne[0]; i++)
+            printf("%s%.9g", i ? " " : "", row[i]);
+        printf("\n");
+    }
+    free(row);
+    return 0;
+}
 
 int cmd_info(int argc, char **argv)
 {
     struct model *m = cli_open_model(argc, argv);
     if (!m)
         return 1;
+    const char *dump = cli_opt(argc, argv, "--dump");
+    if (dump) {
+        int rc = dump_tensor(m, dump);
+        model_free(m);
+        return rc;
+    }
     const struct model_config *c = &m->cfg;
     printf("path: %s\n", m->path);
     printf("name: %s\n", m->name ? m->name : "");

@@ -530,9 +530,11 @@ int gguf_get_strs(const struct gguf *g, const char *key, char *const **v, int *n
     const struct gguf_kv *kv = gguf_find(g, key);
     if (!kv)
         return 0;
-    if (kv->type != GGUF_ARR || kv->arr_type != GGUF_STR || kv->arr_n > INT32_MAX)
+    /* writers give an empty array any element type */
+    if (kv->type != GGUF_ARR || (kv->arr_type != GGUF_STR && kv->arr_n != 0) || kv->arr_n > INT32_MAX)
         return -1;
-    *v = kv->arr_str;
+    static char *const none[1] = {NULL};
+    *v = kv->arr_str ? kv->arr_str : none;
     *n = (int)kv->arr_n;
     return 1;
 }
@@ -553,7 +555,7 @@ static int arr_numeric(const struct gguf *g, const char *key, const struct gguf_
     const struct gguf_kv *kv = gguf_find(g, key);
     if (!kv)
         return 0;
-    if (kv->type != GGUF_ARR || !scalar_size(kv->arr_type) || kv->arr_n > INT32_MAX)
+    if (kv->type != GGUF_ARR || (!scalar_size(kv->arr_type) && kv->arr_n != 0) || kv->arr_n > INT32_MAX)
         return -1;
     *out = kv;
     return 1;
@@ -565,7 +567,7 @@ int gguf_get_arr_i32(const struct gguf *g, const char *key, int32_t **v, int *n)
     int rc = arr_numeric(g, key, &kv);
     if (rc != 1)
         return rc;
-    if (kv->arr_type == GGUF_F32 || kv->arr_type == GGUF_F64)
+    if ((kv->arr_type == GGUF_F32 || kv->arr_type == GGUF_F64) && kv->arr_n != 0)
         return -1;
     int32_t *a = malloc((kv->arr_n ? kv->arr_n : 1) * sizeof *a);
     if (!a)

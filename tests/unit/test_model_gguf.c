@@ -67,6 +67,7 @@ static uint8_t *all_types_image(size_t *len, uint32_t align)
     gw_arr_i32(&w, "k.i32s", ints, 3);
     float fl[] = {0.5f, -2.0f};
     gw_arr_f32(&w, "k.f32s", fl, 2);
+    gw_arr_i32(&w, "k.empty", ints, 0); /* an empty list may carry any element type */
     /* [[1, 2], [3]] as u8, and [["x"], []] as strings */
     gw_key(&w, "k.nested", 9);
     tb_u32(&w.kv, 9);
@@ -101,7 +102,7 @@ void test_model_gguf_all_metadata_types(void)
     char err[256];
     CHECK_INT(gguf_parse(&g, img, len, "mem.gguf", err, sizeof err), 0);
     CHECK_INT(g.version, 3);
-    CHECK_INT(g.n_kv, 18);
+    CHECK_INT(g.n_kv, 19);
     CHECK_INT(g.alignment, 32);
     uint32_t u;
     int32_t i;
@@ -160,6 +161,11 @@ void test_model_gguf_all_metadata_types(void)
     CHECK(n == 2 && fv[0] == 0.5f && fv[1] == -2.0f);
     free(fv);
     CHECK_INT(gguf_get_arr_i32(&g, "k.f32s", &iv, &n), -1);
+    CHECK_INT(gguf_get_strs(&g, "k.empty", &strs, &n), 1);
+    CHECK_INT(n, 0);
+    CHECK_INT(gguf_get_arr_f32(&g, "k.empty", &fv, &n), 1);
+    CHECK_INT(n, 0);
+    free(fv);
     kv = gguf_find(&g, "k.nested");
     CHECK(kv && kv->type == GGUF_ARR && kv->arr_type == GGUF_ARR && kv->arr_n == 2);
     kv = gguf_find(&g, "k.nested_str");
