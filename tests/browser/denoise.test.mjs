@@ -22,7 +22,7 @@ function check(name, cond, why) { if (cond) ok(name); else fail(name, why); retu
 
 // Settings of lane 1; lane 2 is a copy with seed + 1. A temperature above 0
 // makes the answer depend on the seed, so the same-seed check means something.
-const settings = { prompt: 'And God said, Let there be', gen_length: 48, steps: 24, block_length: 16,
+const settings = { prompt: 'And God said, Let there be', gen_length: 32, steps: 16, block_length: 16,
                    remasking: 'low_confidence', temperature: 0.8, seed: 7 };
 
 const suffix = ' and there was light.';
