@@ -91,31 +91,17 @@ static inline CPU_HD double cpu_gumbel(double u)
     return -log(-log(u));
 }
 
-/* Running log-sum-exp: folds x into (max m, sum s of exp(. - m)). */
-static inline CPU_HD void cpu_lse_push(double *m, double *s, double x)
+/* Softmax sums over logits x against their max m: s += e^(x-m),
+ * q += e^(x-m) (x-m). Then logsumexp = m + ln s and
+ * sum p ln p = q/s - ln s, from one pass. */
+static inline CPU_HD void cpu_softmax_acc(float x, float m, double *s, double *q)
 {
     if (x == -INFINITY)
         return;
-    if (x <= *m) {
-        *s += exp(x - *m);
-    } else {
-        *s = *s * exp(*m - x) + 1.0;
-        *m = x;
-    }
-}
-
-static inline CPU_HD double cpu_lse_value(double m, double s)
-{
-    return s > 0.0 ? m + log(s) : -INFINITY;
-}
-
-/* One term of sum p ln p, for logit x under log-normaliser lse. */
-static inline CPU_HD double cpu_plogp(double x, double lse)
-{
-    if (x == -INFINITY)
-        return 0.0;
-    double lp = x - lse;
-    return exp(lp) * lp;
+    float d = x - m;
+    float e = expf(d);
+    *s += e;
+    *q += (double)e * d;
 }
 
 /* ------------------------------------------------------ the reduction */

@@ -178,6 +178,34 @@ static int top_n(const float *l, int V, int n, struct cpu_vi *top)
     return have;
 }
 
+/* One pass for the best two, one for the softmax sums (cpu_softmax_acc). */
+struct lstats {
+    int best, second;
+    double s, q;
+};
+
+static void stats_of(const float *x, int n, struct lstats *st)
+{
+    int best = 0, second = -1;
+    for (int i = 1; i < n; i++) {
+        if (x[i] > x[best]) {
+            second = best;
+            best = i;
+        } else if (second < 0 || x[i] > x[second]) {
+            second = i;
+        }
+    }
+    double s = 0, q = 0;
+    float m = x[best];
+    if (m != -INFINITY)
+        for (int i = 0; i < n; i++)
+            cpu_softmax_acc(x[i], m, &s, &q);
+    st->best = best;
+    st->second = second;
+    st->s = s;
+    st->q = q;
+}
+
 void cpu_reduce(float *l, int V, const struct reduce_params *rp, int pos, struct cpu_reduce_scratch *s,
                 struct denoise_pos *out)
 {
@@ -186,7 +214,15 @@ void cpu_reduce(float *l, int V, const struct reduce_params *rp, int pos, struct
         if (rp->banned[b] >= 0 && rp->banned[b] < V)
             l[rp->banned[b]] = -INFINITY;
 
-    double lse_raw = lse_of(l, V);
+    struct lstats raw, flt;
+    stats_of(l, V, &raw);
+    double lse_raw = raw.s > 0 ? l[raw.best] + log(raw.s) : -INFINITY;
+    out->logsumexp = (float)lse_raw;
+    if (lse_raw == -INFINITY) {
+        /* every token banned: nothing to choose from */
+        out->token = -1;
+        return;
+    }
     int n = rp->n_logprobs < 0 ? 0 : rp->n_logprobs > REDUCE_MAX_TOP ? REDUCE_MAX_TOP : rp->n_logprobs;
     if (n > V)
         n = V;
@@ -199,32 +235,24 @@ void cpu_reduce(float *l, int V, const struct reduce_params *rp, int pos, struct
         }
     }
 
-    float *f = s->f;
+    /* the sampler's logits: the raw ones unless tempered or filtered */
     float T = rp->temperature;
-    for (int i = 0; i < V; i++)
-        f[i] = cpu_temper(l[i], T);
-    if (rp->top_p > 0.0f && rp->top_p < 1.0f)
-        filter_top_p(f, V, rp->top_p, s->vi);
-    if (rp->top_k > 0 && rp->top_k < V)
-        filter_top_k(f, V, rp->top_k, s->vi);
-    double lse = lse_of(f, V);
-    out->logsumexp = (float)lse_raw;
-    if (lse == -INFINITY) {
-        /* every token banned or filtered: nothing to choose from */
-        out->token = -1;
-        return;
+    int top_p = rp->top_p > 0.0f && rp->top_p < 1.0f, top_k = rp->top_k > 0 && rp->top_k < V;
+    float *f = l;
+    flt = raw;
+    if ((T > 0.0f && T != 1.0f) || top_p || top_k) {
+        f = s->f;
+        for (int i = 0; i < V; i++)
+            f[i] = cpu_temper(l[i], T);
+        if (top_p)
+            filter_top_p(f, V, rp->top_p, s->vi);
+        if (top_k)
+            filter_top_k(f, V, rp->top_k, s->vi);
+        stats_of(f, V, &flt);
     }
+    double lse = f[flt.best] + log(flt.s);
 
-    int best = 0, second = -1;
-    for (int i = 1; i < V; i++) {
-        if (f[i] > f[best]) {
-            second = best;
-            best = i;
-        } else if (second < 0 || f[i] > f[second]) {
-            second = i;
-        }
-    }
-    int tok = best;
+    int tok = flt.best;
     if (T > 0.0f) {
         double top = -INFINITY;
         for (int i = 0; i < V; i++) {
@@ -237,16 +265,12 @@ void cpu_reduce(float *l, int V, const struct reduce_params *rp, int pos, struct
             }
         }
     }
-    double ent = 0;
-    for (int i = 0; i < V; i++)
-        ent += cpu_plogp(f[i], lse);
-
     out->token = tok;
     out->prob = (float)exp((double)f[tok] - lse);
     out->prob_raw = (float)exp((double)l[tok] - lse_raw);
     out->logprob_raw = (float)((double)l[tok] - lse_raw);
-    double p1 = exp((double)f[best] - lse);
-    double p2 = second >= 0 ? exp((double)f[second] - lse) : 0.0;
+    double p1 = exp((double)f[flt.best] - lse);
+    double p2 = flt.second >= 0 ? exp((double)f[flt.second] - lse) : 0.0;
     out->margin = (float)(p1 - p2);
-    out->neg_entropy = (float)ent;
+    out->neg_entropy = (float)(flt.q / flt.s - log(flt.s));
 }
