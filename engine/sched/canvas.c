@@ -56,6 +56,10 @@ static int check_params(const struct gen_params *p, char *err, size_t errlen)
         snprintf(err, errlen, "steps must be >= 1");
         return SCHED_EINVAL;
     }
+    if (p->steps > SCHED_MAX_STEPS) {
+        snprintf(err, errlen, "steps must be <= %d", SCHED_MAX_STEPS);
+        return SCHED_EINVAL;
+    }
     if (p->block_length < 0 || p->gen_length < 0) {
         snprintf(err, errlen, "%s must be >= 0", p->block_length < 0 ? "block_length" : "gen_length");
         return SCHED_EINVAL;

@@ -58,6 +58,10 @@
 
 #include <stdint.h>
 
+/* Beyond this a request is refused: Dream's schedule may take steps that
+ * commit nothing, and a request should not tie a slot up for ever. */
+#define SCHED_MAX_STEPS 65536
+
 /* Dream's timestep floor (diffusion_generate's eps default). */
 #define SCHED_DREAM_EPS 1e-3f
 

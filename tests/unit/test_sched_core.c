@@ -230,6 +230,9 @@ void test_sched_canvas_rejects_bad_requests(void)
     q.steps = 0;
     expect_einval(ok, 2, q, 1000, "steps");
     q = p;
+    q.steps = SCHED_MAX_STEPS + 1;
+    expect_einval(ok, 2, q, 1000, "steps");
+    q = p;
     q.remasking = REMASK_MDLM;
     expect_einval(ok, 2, q, 1000, "remasking");
     q = p;
