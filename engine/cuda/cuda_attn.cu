@@ -19,18 +19,6 @@
 #define ATT_MAXD 256
 #define ATT_SLOTS (ATT_MAXD / 32)
 
-/* The same rule as the CPU engine: keys [0, limit) are visible to query i. */
-static __device__ int key_limit(int kind, int block_len, int len, int i)
-{
-    if (kind == ATTN_CAUSAL)
-        return i + 1;
-    if (kind == ATTN_BLOCK_CAUSAL && block_len > 0) {
-        int end = (i / block_len + 1) * block_len;
-        return end < len ? end : len;
-    }
-    return len;
-}
-
 static size_t smem_bytes(int hd)
 {
     return sizeof(float) * ((size_t)ATT_QT * hd + (size_t)ATT_KT * (hd + 1) + (size_t)ATT_KT * hd +
@@ -62,7 +50,7 @@ static __global__ void __launch_bounds__(ATT_WARPS * 32)
                              : 0.0f;
     }
     int q_last = min(q0 + ATT_QT, row.len) - 1;
-    int kend = key_limit(row.attn, row.block_len, row.len, q_last); /* limits grow with i */
+    int kend = dllm_key_limit(row.attn, row.block_len, row.len, q_last); /* limits grow with i */
 
     float m[ATT_QPW], l[ATT_QPW], acc[ATT_QPW][ATT_SLOTS];
 #pragma unroll
@@ -93,7 +81,7 @@ static __global__ void __launch_bounds__(ATT_WARPS * 32)
             int slot = warp * ATT_QPW + qi, iq = q0 + slot;
             if (iq >= row.len)
                 break; /* uniform over the warp */
-            int limit = key_limit(row.attn, row.block_len, row.len, iq);
+            int limit = dllm_key_limit(row.attn, row.block_len, row.len, iq);
             int key = kt + lane;
             float s = -INFINITY;
             if (key < limit) {

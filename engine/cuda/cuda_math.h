@@ -83,6 +83,22 @@ DLLM_HD static inline void dllm_rope_rotate(float x0, float x1, float c, float s
     *y1 = x0 * s + x1 * c;
 }
 
+/* ------------------------------------------------------------ attention */
+
+/* Keys [0, limit) of its canvas are visible to query i; kind is enum
+ * attn_kind's value (0 full, 1 causal, 2 block-causal), as the CPU engine's
+ * rule. Limits never shrink as i grows. */
+DLLM_HD static inline int dllm_key_limit(int kind, int block_len, int len, int i)
+{
+    if (kind == 1)
+        return i + 1;
+    if (kind == 2 && block_len > 0) {
+        int end = (i / block_len + 1) * block_len;
+        return end < len ? end : len;
+    }
+    return len;
+}
+
 /* ---------------------------------------------------------- activations */
 
 DLLM_HD static inline float dllm_silu(float x)

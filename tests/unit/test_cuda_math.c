@@ -409,3 +409,85 @@ void test_cuda_reduce_algorithm_matches_cpu(void)
     CHECK_INT(bad, 0);
     CHECK_INT(cases, 3 * 3 * 6 * 4);
 }
+
+/* The attention kernel's algorithm (engine/cuda/cuda_attn.cu) run
+ * sequentially: blocks of 32 queries, the key range of the block's last
+ * query, tiles of 32 keys folded into each query's running max, sum and
+ * output with the online rescale. Against a direct softmax in double. */
+void test_cuda_attention_tiling(void)
+{
+    enum { LEN = 70, HD = 20, QT = 32, KT = 32 };
+    static float q[LEN][HD], k[LEN][HD], v[LEN][HD];
+    for (int i = 0; i < LEN; i++)
+        for (int d = 0; d < HD; d++) {
+            q[i][d] = (float)input(20000 + i * HD + d) * 2.0f;
+            k[i][d] = (float)input(30000 + i * HD + d) * 2.0f;
+            v[i][d] = (float)input(40000 + i * HD + d);
+        }
+    CHECK_INT(ATTN_FULL, 0);
+    CHECK_INT(ATTN_CAUSAL, 1);
+    CHECK_INT(ATTN_BLOCK_CAUSAL, 2);
+    float scale = 1.0f / sqrtf((float)HD);
+    double worst = 0;
+    for (int kind = 0; kind < 3; kind++) {
+        int bl = 5;
+        for (int q0 = 0; q0 < LEN; q0 += QT) {
+            int q_last = (q0 + QT < LEN ? q0 + QT : LEN) - 1;
+            int kend = dllm_key_limit(kind, bl, LEN, q_last);
+            for (int iq = q0; iq <= q_last; iq++) {
+                float m = -INFINITY, l = 0, acc[HD] = {0};
+                int limit = dllm_key_limit(kind, bl, LEN, iq);
+                for (int kt = 0; kt < kend; kt += KT) {
+                    float s[KT], tmax = -INFINITY;
+                    for (int j = 0; j < KT; j++) {
+                        int key = kt + j;
+                        s[j] = -INFINITY;
+                        if (key < limit) {
+                            float dot = 0;
+                            for (int d = 0; d < HD; d++)
+                                dot += q[iq][d] * scale * k[key][d];
+                            s[j] = dot;
+                        }
+                        tmax = fmaxf(tmax, s[j]);
+                    }
+                    if (tmax == -INFINITY)
+                        continue;
+                    float mnew = fmaxf(m, tmax), corr = dllm_online_rescale(m, mnew), psum = 0, p[KT];
+                    for (int j = 0; j < KT; j++) {
+                        p[j] = s[j] == -INFINITY ? 0.0f : expf(s[j] - mnew);
+                        psum += p[j];
+                    }
+                    l = l * corr + psum;
+                    m = mnew;
+                    for (int d = 0; d < HD; d++) {
+                        float a = acc[d] * corr;
+                        for (int j = 0; j < KT && kt + j < LEN; j++)
+                            a += p[j] * v[kt + j][d];
+                        acc[d] = a;
+                    }
+                }
+                /* direct, in double */
+                double w[LEN], mx = -INFINITY, z = 0;
+                for (int j = 0; j < limit; j++) {
+                    double dot = 0;
+                    for (int d = 0; d < HD; d++)
+                        dot += (double)q[iq][d] * k[j][d];
+                    w[j] = dot / sqrt((double)HD);
+                    if (w[j] > mx)
+                        mx = w[j];
+                }
+                for (int j = 0; j < limit; j++)
+                    z += (w[j] = exp(w[j] - mx));
+                for (int d = 0; d < HD; d++) {
+                    double o = 0;
+                    for (int j = 0; j < limit; j++)
+                        o += w[j] / z * v[j][d];
+                    double diff = fabs(acc[d] / l - o);
+                    if (diff > worst)
+                        worst = diff;
+                }
+            }
+        }
+    }
+    CHECK(worst < 1e-5);
+}
