@@ -3,8 +3,8 @@
 # headless Chromium driven by playwright-core (tests/browser/denoise.test.mjs),
 # against the real server on loopback with an API key set, serving the default
 # model (models/dllm-kjv.gguf) or, when that is absent, a tiny random-weight
-# model built here. Screenshots of one run (start, middle, end of the replay)
-# and of two lanes land in tests/out/browser/.
+# model built here. Screenshots of three lanes replayed to the start, middle
+# and end of their runs land in tests/out/browser/.
 set -u
 cd "$(dirname "$0")/.."
 source tests/lib.sh
@@ -46,7 +46,7 @@ cat "$out/browser.log"
 T_PASS=$((T_PASS + $(grep -c '^ok ' "$out/browser.log")))
 T_FAIL=$((T_FAIL + $(grep -c '^FAIL ' "$out/browser.log")))
 if [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' "$out/browser.log"; then t_fail "browser test" "exit status $rc"; fi
-for shot in start middle end lanes; do
+for shot in start middle end; do
     if [ -s "$out/$shot.png" ]; then t_ok "screenshot $out/$shot.png"; else t_fail "screenshot $out/$shot.png" "missing"; fi
 done
 

@@ -121,7 +121,7 @@ async function main() {
                 await reference(settings.seed + 2, 'chat')];
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dllm-chromium-'));
   const browser = await chromium.launchPersistentContext(userDir, {
-    executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1280, height: 900 },
+    executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1360, height: 900 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
            '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
@@ -190,21 +190,6 @@ async function main() {
     check('progress shows the last step and tokens/s', /step (\d+) of \1\b/.test(progress) && !/ 0 tokens\/s/.test(progress) &&
           !/NaN|Infinity/.test(progress), progress);
 
-    // Replay with the slider: start, middle, end; these are the screenshots.
-    const last = Number(await page.$eval(`${lane(0)} .replay`, el => el.max));
-    fs.mkdirSync(outDir, { recursive: true });
-    const first = await replayTo(page, 0, 0);
-    await page.screenshot({ path: path.join(outDir, 'start.png') });
-    const mid = await replayTo(page, 0, Math.floor(last / 2));
-    await page.screenshot({ path: path.join(outDir, 'middle.png') });
-    const end = await replayTo(page, 0, last);
-    await page.screenshot({ path: path.join(outDir, 'end.png') });
-    console.log(`    replay: frame 0 step ${first.step} masked ${first.masked}; middle step ${mid.step} masked ${mid.masked}; ` +
-                `end step ${end.step} masked ${end.masked}`);
-    check('replay steps back through the run', first.masked === masks[0] && mid.masked < first.masked &&
-          mid.masked > end.masked && end.masked === 0 && first.step < mid.step && mid.step < end.step,
-          JSON.stringify({ first, mid, end }));
-
     // Three lanes side by side, sharing the server: the run above, one that
     // fills a gap before a suffix (infill), and a chat.
     await page.click('#add-lane');
@@ -218,7 +203,6 @@ async function main() {
     await page.waitForFunction(() => [...document.querySelectorAll('.lane .start')].every(b => b.disabled), null,
                                { timeout: 5000 }).catch(() => {});
     for (let i = 0; i < 3; i++) await waitDone(page, i);
-    await page.screenshot({ path: path.join(outDir, 'lanes.png'), fullPage: true });
     const texts = [];
     for (let i = 0; i < 3; i++) texts.push(await page.$eval(`${lane(i)} .final`, el => el.textContent));
     check('three lanes at once (plain, infill, chat): each text equals the API\'s for its seed',
@@ -227,6 +211,25 @@ async function main() {
     const tail = await page.$$eval(`${lane(1)} .grid .cell`, cs => cs.slice(-3).map(c => c.className));
     check('infill: the suffix shows as given cells after the span', tail.length === 3 && tail.every(c => /frozen/.test(c)),
           tail.join(' | '));
+
+    // Replay with the sliders of all three lanes: start, middle and end of
+    // each run; these are the screenshots.
+    fs.mkdirSync(outDir, { recursive: true });
+    const lasts = [];
+    for (let i = 0; i < 3; i++) lasts.push(Number(await page.$eval(`${lane(i)} .replay`, el => el.max)));
+    const at = [];
+    for (const [name, frac] of [['start', 0], ['middle', 0.5], ['end', 1]]) {
+      const states = [];
+      for (let i = 0; i < 3; i++) states.push(await replayTo(page, i, Math.floor(lasts[i] * frac)));
+      at.push(states[0]);
+      await page.screenshot({ path: path.join(outDir, name + '.png'), fullPage: true });
+    }
+    const [first, mid, end] = at;
+    console.log(`    replay, lane 1: frame 0 step ${first.step} masked ${first.masked}; middle step ${mid.step} ` +
+                `masked ${mid.masked}; end step ${end.step} masked ${end.masked}`);
+    check('replay steps back through the run', first.masked === masks[0] && mid.masked < first.masked &&
+          mid.masked > end.masked && end.masked === 0 && first.step < mid.step && mid.step < end.step,
+          JSON.stringify({ first, mid, end }));
 
     check('the page fetched nothing but the server', foreign.length === 0, foreign.join(' '));
     check('no script errors on the page', pageErrors.length === 0, pageErrors.join(' | '));
