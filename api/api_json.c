@@ -342,6 +342,10 @@ char *api_usage_chunk(enum api_kind kind, const struct api_ident *id, const stru
 char *api_frame_event(const struct tokenizer *tok, const struct api_frame *f)
 {
     cJSON *o = cJSON_CreateObject();
+    /* OpenAI's SDKs hand a named event's data to the caller like any chunk;
+     * an empty choices array (as in the usage chunk) makes them skip it. */
+    cJSON_AddStringToObject(o, "object", "dllm.frame");
+    cJSON_AddArrayToObject(o, "choices");
     cJSON_AddNumberToObject(o, "index", f->index);
     cJSON_AddNumberToObject(o, "step", f->step);
     cJSON_AddNumberToObject(o, "steps", f->total_steps);

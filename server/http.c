@@ -248,7 +248,7 @@ void http_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MH
     int status = cc->status;
     if (cc->gen) {
         /* A stream whose client left before the end is logged as 499. */
-        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status == 200) status = 499;
+        if ((toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || cc->gen->cancelled) && status == 200) status = 499;
         gen_connection_gone(cc->gen);
     }
     if (!status) status = 499;
