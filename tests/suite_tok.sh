@@ -118,6 +118,9 @@ if [ -n "$S" ] && [ -f "$S/tok512.bin" ]; then
         compare "stories260K: the story text round-trips" "$OUT/story.dec" "$OUT/story.txt"
         $CLI detokenize --model "$S" --ids "$(cat "$OUT/story.ids")" --stream > "$OUT/story.sdec"
         compare "stories260K: streamed decode == text" "$OUT/story.sdec" "$OUT/story.txt"
+        $PY tests/tok/llama2c_ref.py "$S/tok512.bin" 512 --json-lines $HARD > "$OUT/story-hard.ref"
+        $CLI tokenize --model "$S" --json-lines $HARD > "$OUT/story-hard.ids"
+        compare "stories260K: hard strings ids == llama2.c algorithm" "$OUT/story-hard.ids" "$OUT/story-hard.ref"
     else
         t_fail "stories260K: tokenize" "$(tail -n 2 "$OUT/story.err")"
     fi

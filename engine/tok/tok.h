@@ -96,6 +96,8 @@ struct tokenizer {
     int prefix_space;    /* 1: prepend " " to each text segment; 2: only if it
                           * does not start with white space (ByteLevel) */
     int decode_strip;    /* decode drops one leading space (SentencePiece) */
+    int space_words;     /* no piece has a space after another character, so
+                          * unsplit text may be cut before each space run */
     int wp_cleanup;      /* WordPiece decoder's cleanup of spaces before punctuation */
     char wp_prefix[8];   /* WordPiece continuation prefix, "##" */
     int wp_max_chars;

@@ -272,6 +272,13 @@ int tok_finish(struct tokenizer *t, char *err, size_t errlen)
         if (p->flags & TOK_F_BYTE && p->len == 1 && t->byte_id[(unsigned char)p->text[0]] < 0)
             t->byte_id[(unsigned char)p->text[0]] = i;
     }
+    t->space_words = 1;
+    for (int i = 0; i < t->n && t->space_words; i++) {
+        const struct tok_piece *p = &t->pieces[i];
+        if (p->flags & (TOK_F_UNUSED | TOK_F_MATCH)) continue;
+        for (int k = 1; k < p->len; k++)
+            if (p->text[k] == ' ' && p->text[k - 1] != ' ') t->space_words = 0;
+    }
     if (t->kind == TOK_BPE && t->byte_level)
         for (int b = 0; b < 256; b++) {
             char c = (char)b;

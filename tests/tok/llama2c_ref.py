@@ -4,7 +4,9 @@ in llama2.c's run.c (encode): a space is prepended, each UTF-8 character
 becomes its token or its byte tokens (<0xXX> = byte + 3), then the adjacent
 pair whose joined text is a token with the highest score is merged (first
 such pair on ties), until none is left.
-usage: llama2c_ref.py TOKENIZER_BIN VOCAB_SIZE TEXT_FILE  -> ids on one line"""
+usage: llama2c_ref.py TOKENIZER_BIN VOCAB_SIZE TEXT_FILE  -> ids on one line
+       llama2c_ref.py TOKENIZER_BIN VOCAB_SIZE --json-lines FILE -> ids per string"""
+import json
 import struct
 import sys
 
@@ -54,6 +56,12 @@ def encode(text, pieces, scores):
 
 if __name__ == "__main__":
     pieces, scores = load(sys.argv[1], int(sys.argv[2]))
-    with open(sys.argv[3], encoding="utf-8") as f:
-        text = f.read()
-    print(" ".join(str(i) for i in encode(text, pieces, scores)))
+    if sys.argv[3] == "--json-lines":
+        with open(sys.argv[4], encoding="utf-8") as f:
+            for line in f:
+                if line.strip() and not line.startswith("#"):
+                    print(" ".join(str(i) for i in encode(json.loads(line), pieces, scores)))
+    else:
+        with open(sys.argv[3], encoding="utf-8") as f:
+            text = f.read()
+        print(" ".join(str(i) for i in encode(text, pieces, scores)))
