@@ -155,6 +155,10 @@ void model_keep_buffer(struct model *m, void *buf);
 int model_finish(struct model *m, char *err, size_t errlen);
 
 int model_load_gguf(struct model *m, const char *path, char *err, size_t errlen);
+/* model_open for a GGUF image in memory (kept by reference: it must outlive
+ * the model); for the fuzzers and tests. */
+int model_open_gguf_memory(const void *buf, size_t size, const char *name, struct model **out, char *err,
+                           size_t errlen);
 int model_load_hf(struct model *m, const char *dir, char *err, size_t errlen);
 int model_load_llama2c(struct model *m, const char *dir_or_file, char *err, size_t errlen);
 

@@ -204,39 +204,72 @@ out:
     return rc;
 }
 
+/* Everything but the file: config, tensors (pointing into g's image),
+ * template, tokenizer. */
+static int load_parsed(struct model *m, const struct gguf *g, char *err, size_t errlen)
+{
+    const char *arch, *s;
+    if (gguf_get_str(g, "general.architecture", &arch) != 1) {
+        snprintf(err, errlen, "%s: general.architecture missing", m->path);
+        return -1;
+    }
+    if (parse_arch(arch, &m->cfg.arch)) {
+        snprintf(err, errlen, "%s: architecture '%s' not supported (llada, dream, llama, bert, roberta)", m->path,
+                 arch);
+        return -1;
+    }
+    if (read_config(g, m, arch, err, errlen))
+        return -1;
+    if ((gguf_get_str(g, "general.name", &s) == 1 && !(m->name = strdup(s))) ||
+        (gguf_get_str(g, "tokenizer.chat_template", &s) == 1 && !(m->chat_template = strdup(s)))) {
+        snprintf(err, errlen, "%s: out of memory", m->path);
+        return -1;
+    }
+    for (int i = 0; i < g->n_tensors; i++) {
+        const struct gguf_tensor_info *t = &g->tensors[i];
+        if (model_add_tensor(m, t->name, (enum dtype)t->type, t->n_dims, t->ne, t->data, t->nbytes, err, errlen))
+            return -1;
+    }
+    return load_tokenizer(g, m, err, errlen);
+}
+
 int model_load_gguf(struct model *m, const char *path, char *err, size_t errlen)
 {
     struct gguf *g;
     if (gguf_open(path, &g, err, errlen))
         return -1;
-    int rc = -1;
-    const char *arch, *s;
-    if (gguf_get_str(g, "general.architecture", &arch) != 1) {
-        snprintf(err, errlen, "%s: general.architecture missing", path);
-        goto out;
+    int rc = load_parsed(m, g, err, errlen);
+    if (rc == 0) {
+        /* the tensors point into the mapping: the model keeps it, the metadata goes */
+        model_keep_map(m, g->map, g->size);
+        g->map = NULL;
     }
-    if (parse_arch(arch, &m->cfg.arch)) {
-        snprintf(err, errlen, "%s: architecture '%s' not supported (llada, dream, llama, bert, roberta)", path, arch);
-        goto out;
-    }
-    if (read_config(g, m, arch, err, errlen))
-        goto out;
-    if (gguf_get_str(g, "general.name", &s) == 1 && !(m->name = strdup(s)))
-        goto out;
-    if (gguf_get_str(g, "tokenizer.chat_template", &s) == 1 && !(m->chat_template = strdup(s)))
-        goto out;
-    for (int i = 0; i < g->n_tensors; i++) {
-        const struct gguf_tensor_info *t = &g->tensors[i];
-        if (model_add_tensor(m, t->name, (enum dtype)t->type, t->n_dims, t->ne, t->data, t->nbytes, err, errlen))
-            goto out;
-    }
-    if (load_tokenizer(g, m, err, errlen))
-        goto out;
-    /* the tensors point into the mapping: the model keeps it, the metadata goes */
-    model_keep_map(m, g->map, g->size);
-    g->map = NULL;
-    rc = 0;
-out:
     gguf_close(g);
     return rc;
+}
+
+int model_open_gguf_memory(const void *buf, size_t size, const char *name, struct model **out, char *err,
+                           size_t errlen)
+{
+    *out = NULL;
+    struct model *m = model_new(name);
+    if (!m) {
+        snprintf(err, errlen, "%s: out of memory", name);
+        return -1;
+    }
+    struct gguf g;
+    if (gguf_parse(&g, buf, size, name, err, errlen)) {
+        model_free(m);
+        return -1;
+    }
+    int rc = load_parsed(m, &g, err, errlen);
+    gguf_clear(&g);
+    if (rc == 0)
+        rc = model_finish(m, err, errlen);
+    if (rc != 0) {
+        model_free(m);
+        return -1;
+    }
+    *out = m;
+    return 0;
 }
