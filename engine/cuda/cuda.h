@@ -39,9 +39,20 @@
  * block that returns a struct denoise_pos; full logits never leave the GPU
  * except through backend->logits.
  *
- * Left out for now (stated, not hidden): CUDA graphs (each step is issued as
- * kernels and cuBLAS calls on the engine's one stream), prefix KV caching,
- * tensor-core attention (the attention kernel uses f32 FMAs), MDLM/SEDD.
+ * Streams and graphs. One stream per context; every call stages its inputs
+ * in one pinned buffer (one copy up), and its outputs (struct denoise_pos per
+ * queried position) come back in one copy into another. The forward of a
+ * batch shape (packed tokens, rows, longest canvas) is captured as a CUDA
+ * graph on first use and replayed after (up to 8 shapes kept): a diffusion
+ * request repeats its shape every step. The output head and the reduction
+ * depend on how many positions are still masked, which changes every step,
+ * so they are issued directly. cuBLAS gets an explicit 32 MiB workspace so
+ * that capture never allocates; a capture failure turns graphs off for the
+ * context and the step runs directly.
+ *
+ * Left out for now (stated, not hidden): prefix KV caching (the CPU engine
+ * has none to mirror yet), tensor-core attention (the attention kernel uses
+ * f32 FMAs), MDLM/SEDD.
  */
 #ifndef DLLM_CUDA_H
 #define DLLM_CUDA_H
@@ -69,6 +80,9 @@ struct cuda_meminfo {
 void cuda_get_meminfo(void *ctx, struct cuda_meminfo *mi);
 /* Number of CUDA devices (0 when none or no driver); never fails loudly. */
 int cuda_device_count(void);
+/* Forward passes through CUDA graphs (default on): 0 issues every kernel
+ * and product directly; results are the same either way. */
+void cuda_set_graphs(void *ctx, int on);
 /* Time of the last denoise/logits call on the GPU (events around the work). */
 double cuda_last_step_seconds(void *ctx);
 /* cuBLAS BF16 x BF16 -> f32 (f32 compute) square product of size n, iters

@@ -15,6 +15,8 @@
 #define MIB (1024.0 * 1024.0)
 #define MIN_WORKSPACE_TOKENS 512
 #define RESERVE_BYTES ((size_t)256 << 20) /* CUDA context, cuBLAS workspace */
+#define BLAS_WORKSPACE ((size_t)32 << 20)  /* cuBLAS's advice for Hopper */
+#define MAX_GRAPHS 8                       /* forward shapes kept as graphs */
 
 struct cu_layer {
     bf16 *wqkv;  /* [q + k + v][d_model] */
@@ -28,6 +30,15 @@ struct cu_layer {
 struct cu_chunk {
     int job0, n_jobs;  /* jobs of this output-head product */
     int g0, n_g;       /* hidden-state rows it gathers */
+};
+
+/* The forward of one batch shape, captured once and replayed: kernel
+ * arguments are baked in, so the key is everything they depend on: the
+ * packed token count, rows, longest canvas, and the buffers' generation. */
+struct cu_graph {
+    int T, n_rows, max_len;
+    unsigned gen;
+    cudaGraphExec_t exec;
 };
 
 struct cu_ctx {
@@ -65,6 +76,12 @@ struct cu_ctx {
     int out_cap;
     struct cu_chunk *chunks;
     int chunk_cap;
+
+    void *blas_ws;
+    struct cu_graph graphs[MAX_GRAPHS];
+    int n_graphs, next_graph;
+    unsigned gen;   /* bumped when a buffer a graph points into moves */
+    int use_graphs;
 };
 
 static int cuda_fail(cudaError_t e, const char *what, char *err, size_t errlen)
@@ -348,6 +365,7 @@ static void workspace_free(struct cu_ctx *c)
     c->xb = c->q = c->k = c->v = c->att = c->act = c->xg = NULL;
     c->cap_tokens = 0;
     c->workspace_bytes = 0;
+    c->gen++;
 }
 
 static int ws_alloc(void **p, size_t bytes)
@@ -400,6 +418,7 @@ static int stage_reserve(struct cu_ctx *c, size_t bytes, int n_out, int n_chunks
         cudaFree(c->stage_dev);
         c->stage_host = c->stage_dev = NULL;
         c->stage_cap = 0;
+        c->gen++;
         size_t cap = bytes * 2;
         if (cuda_fail(cudaMallocHost(&c->stage_host, cap), "cudaMallocHost", err, errlen) ||
             cuda_fail(cudaMalloc(&c->stage_dev, cap), "cudaMalloc", err, errlen))
@@ -440,6 +459,8 @@ static void cuda_free_ctx(void *ctx)
         return;
     if (c->st)
         cudaStreamSynchronize(c->st);
+    for (int i = 0; i < c->n_graphs; i++)
+        cudaGraphExecDestroy(c->graphs[i].exec);
     workspace_free(c);
     for (int i = 0; i < c->n_allocs; i++)
         cudaFree(c->allocs[i]);
@@ -452,6 +473,7 @@ static void cuda_free_ctx(void *ctx)
     cudaFree(c->out_dev);
     if (c->blas)
         cublasDestroy(c->blas);
+    cudaFree(c->blas_ws);
     if (c->ev0)
         cudaEventDestroy(c->ev0);
     if (c->ev1)
@@ -537,11 +559,16 @@ static void *cuda_load(const struct model *m, int threads, char *err, size_t err
         cuda_free_ctx(c);
         return NULL;
     }
-    if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(c->blas, c->st) != CUBLAS_STATUS_SUCCESS) {
-        snprintf(err, errlen, "cuda: cublasCreate failed");
+    /* an explicit cuBLAS workspace (set after the stream, which resets it),
+     * so a captured graph never has cuBLAS allocate one mid-capture */
+    if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(c->blas, c->st) != CUBLAS_STATUS_SUCCESS ||
+        cudaMalloc(&c->blas_ws, BLAS_WORKSPACE) != cudaSuccess ||
+        cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WORKSPACE) != CUBLAS_STATUS_SUCCESS) {
+        snprintf(err, errlen, "cuda: cuBLAS set-up failed");
         cuda_free_ctx(c);
         return NULL;
     }
+    c->use_graphs = 1;
     if (load_weights(c, err, errlen) || workspace_reserve(c, tokens, err, errlen)) {
         cuda_free_ctx(c);
         return NULL;
@@ -612,6 +639,72 @@ static void forward(struct cu_ctx *c, const struct cu_inputs *in)
     }
     if (!c->bert)
         cuk_rmsnorm(c->st, c->h, c->out_norm, T, D, eps, c->xb);
+}
+
+/* The forward through a graph per batch shape: the first call of a shape
+ * captures it, later ones replay it (one launch instead of ~10 per layer).
+ * Any failure while capturing turns graphs off for this context and runs
+ * the forward directly; finish_call then reports a real error if any. */
+static void run_forward(struct cu_ctx *c, const struct cu_inputs *in)
+{
+    if (!c->use_graphs) {
+        forward(c, in);
+        return;
+    }
+    if (c->n_graphs > 0 && c->graphs[0].gen != c->gen) { /* buffers moved: all are stale */
+        for (int i = 0; i < c->n_graphs; i++)
+            cudaGraphExecDestroy(c->graphs[i].exec);
+        c->n_graphs = c->next_graph = 0;
+    }
+    for (int i = 0; i < c->n_graphs; i++) {
+        struct cu_graph *g = &c->graphs[i];
+        if (g->T == in->T && g->n_rows == in->n_rows && g->max_len == in->max_len) {
+            if (cudaGraphLaunch(g->exec, c->st) == cudaSuccess)
+                return;
+            cudaGetLastError();
+            c->use_graphs = 0;
+            forward(c, in);
+            return;
+        }
+    }
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    if (cudaStreamBeginCapture(c->st, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        cudaGetLastError();
+        c->use_graphs = 0;
+        forward(c, in);
+        return;
+    }
+    forward(c, in);
+    cudaError_t e = cudaStreamEndCapture(c->st, &graph);
+    if (e == cudaSuccess && c->blas_status == CUBLAS_STATUS_SUCCESS)
+        e = cudaGraphInstantiate(&exec, graph, 0);
+    else if (e == cudaSuccess)
+        e = cudaErrorUnknown;
+    if (graph)
+        cudaGraphDestroy(graph);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        c->blas_status = CUBLAS_STATUS_SUCCESS;
+        c->use_graphs = 0;
+        forward(c, in);
+        return;
+    }
+    int slot;
+    if (c->n_graphs < MAX_GRAPHS) {
+        slot = c->n_graphs++;
+    } else { /* the oldest goes (freed when its last launch is done) */
+        slot = c->next_graph;
+        c->next_graph = (c->next_graph + 1) % MAX_GRAPHS;
+        cudaGraphExecDestroy(c->graphs[slot].exec);
+    }
+    struct cu_graph g = {in->T, in->n_rows, in->max_len, c->gen, exec};
+    c->graphs[slot] = g;
+    if (cudaGraphLaunch(exec, c->st) != cudaSuccess) {
+        cudaGetLastError();
+        c->use_graphs = 0;
+        forward(c, in);
+    }
 }
 
 /* Logits [n][vocab] into c->logits of the hidden states gidx[0..n). */
@@ -833,7 +926,7 @@ static int cuda_denoise(void *ctx, const struct denoise_batch *b, char *err, siz
                            (const int32_t *)(dev + L.gidx), T, b->n_rows, max_len};
     cudaEventRecord(c->ev0, c->st);
     cudaMemcpyAsync(c->stage_dev, c->stage_host, L.total, cudaMemcpyHostToDevice, c->st);
-    forward(c, &in);
+    run_forward(c, &in);
     for (int k = 0; k < n_chunks; k++) {
         const struct cu_chunk *ch = &c->chunks[k];
         head(c, in.gidx + ch->g0, ch->n_g);
@@ -871,7 +964,7 @@ static int cuda_logits(void *ctx, const struct denoise_row *row, float *out, cha
                            max_len};
     cudaEventRecord(c->ev0, c->st);
     cudaMemcpyAsync(c->stage_dev, c->stage_host, L.total, cudaMemcpyHostToDevice, c->st);
-    forward(c, &in);
+    run_forward(c, &in);
     for (int p0 = 0; p0 < T; p0 += CUDA_HEAD_CHUNK) {
         int n = T - p0 < CUDA_HEAD_CHUNK ? T - p0 : CUDA_HEAD_CHUNK;
         head(c, in.gidx + p0, n);
@@ -918,6 +1011,11 @@ extern "C" int cuda_device_count(void)
         return 0;
     }
     return n;
+}
+
+extern "C" void cuda_set_graphs(void *ctx, int on)
+{
+    ((struct cu_ctx *)ctx)->use_graphs = on != 0;
 }
 
 extern "C" double cuda_last_step_seconds(void *ctx)
