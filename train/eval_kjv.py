@@ -121,6 +121,43 @@ def agg(rows):
             "n_words": nw, "n_pairs": np_}
 
 
+@torch.no_grad()
+def write_reference(model, tok, path):
+    """Test vectors for the C engine, computed with the weights rounded to F16 as
+    in the GGUF (the torch model keeps the rotate-half q/k layout, which is the
+    same function as the GGUF's permuted rows with interleaved RoPE)."""
+    import copy
+    m16 = copy.deepcopy(model)
+    for n, p in m16.named_parameters():
+        if p.dim() == 2:
+            p.data = p.data.half().float()
+    cases = []
+    for pr in ["In the beginning", "And the LORD said unto Moses,"]:
+        ids = tok.encode(pr)
+        x = torch.tensor([ids + [tok.mask_id] * 64])
+        logits = m16(x)[0]
+        top = torch.topk(logits, 5, dim=-1)
+        first = [{"pos": j, "top5_ids": top.indices[j].tolist(),
+                  "top5_logits": [round(v, 4) for v in top.values[j].tolist()]}
+                 for j in [0, len(ids) - 1, len(ids), len(ids) + 1, len(ids) + 63]]
+        out = generate(m16, torch.tensor([ids]), tok.mask_id, 64, 64, 32)[0].tolist()
+        cases.append({"prompt": pr, "prompt_ids": ids, "first_forward_canvas": "prompt + 64 x [MASK]",
+                      "first_forward_top5": first,
+                      "generate": {"gen_length": 64, "steps": 64, "block_length": 32, "temperature": 0,
+                                   "remasking": "low_confidence"},
+                      "output_ids": out[len(ids):], "output_text": tok.decode(out[len(ids):], skip_special=False)})
+    ref = {"model": "models/dllm-kjv.gguf (F16)", "note": "torch reference with F16-rounded weights, float32 math",
+           "special_ids": {"bos": tok.bos_id, "eos": tok.eos_id, "mask": tok.mask_id, "pad": tok.pad_id,
+                           "eot": tok.id["<|eot_id|>"]},
+           "tokenize": {s: tok.encode(s) for s in ["In the beginning God created the heaven and the earth.",
+                                                   "And God said, Let there be light: and there was light.\n\nAnd",
+                                                   "Jesus' disciples said, It's 12 o'clock!  Really?"]},
+           "cases": cases}
+    with open(path, "w") as f:
+        json.dump(ref, f, indent=1)
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default=os.path.join(HERE, "work", "ckpt.pt"))
@@ -130,6 +167,8 @@ def main():
     ap.add_argument("--steps", type=int, default=64)
     ap.add_argument("--gen_length", type=int, default=64)
     ap.add_argument("--block_length", type=int, default=32)
+    ap.add_argument("--ref_out", default=os.path.join(ROOT, "models", "dllm-kjv.ref.json"),
+                    help="test vectors for the C engine ('' to skip)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -224,6 +263,8 @@ def main():
         cut = next((j for j, t in enumerate(out) if t in stop), len(out))
         chat.append({"user": u, "assistant": tok.decode(out[:cut])})
     res["chat_samples"] = chat
+    if a.ref_out:
+        write_reference(model, tok, a.ref_out)
     res["eval_seconds"] = round(time.time() - t0, 1)
     print(json.dumps({k: res[k] for k in ["generation", "baseline_uniform_tokens", "baseline_unigram_words"]}))
     with open(a.out, "w") as f:
