@@ -128,6 +128,22 @@ else
     t_skip "stories260K tokenizer" "shared/models/stories260K absent"
 fi
 
+# The same work under AddressSanitizer + UBSan (small tokenizers: the big
+# tokenizer.json files take long to load there). Same ids, same text.
+if [ -x bin/dllm-cli-asan ]; then
+    ok=1
+    for tok in $KJV tests/tok/fixtures/bert-tiny.tokenizer.json tests/tok/fixtures/roberta-tiny.tokenizer.json ${S:+$S}; do
+        [ -e "$tok" ] || continue
+        $CLI tokenize --model "$tok" --json-lines $HARD > "$OUT/asan.want" 2>&1
+        bin/dllm-cli-asan tokenize --model "$tok" --json-lines $HARD > "$OUT/asan.ids" 2> "$OUT/asan.err" &&
+            bin/dllm-cli-asan detokenize --model "$tok" --ids-lines "$OUT/asan.ids" --stream > "$OUT/asan.dec" 2>> "$OUT/asan.err" &&
+            cmp -s "$OUT/asan.ids" "$OUT/asan.want" || { ok=0; echo "    $tok: $(head -c 300 "$OUT/asan.err")"; }
+    done
+    if [ $ok -eq 1 ]; then t_ok "hard strings under ASan/UBSan: clean, same ids"; else t_fail "hard strings under ASan/UBSan"; fi
+else
+    t_skip "hard strings under ASan/UBSan" "bin/dllm-cli-asan not built (make bin/dllm-cli-asan)"
+fi
+
 # The chat golden file is what the Llama 3 template renders today.
 if [ $have_node -eq 1 ]; then
     node tests/tok/ref_chat.js > "$OUT/chat_golden.json" 2> "$OUT/chat.err"

@@ -278,3 +278,24 @@ void test_tok_llama2c_story_round_trip(void)
     t = tok_load_llama2c("/nonexistent/tok.bin", 512, err, sizeof err);
     CHECK(t == NULL && strstr(err, "/nonexistent/tok.bin") != NULL);
 }
+
+void test_tok_gguf_bert_phantom_space(void)
+{
+    /* llama.cpp writes BERT vocabularies with ▁ on word starts and no "##" */
+    const char *tokens[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "\xe2\x96\x81un", "aff", "able",
+                            "\xe2\x96\x81,", "\xe2\x96\x81" "cafe"};
+    const int32_t types[] = {3, 3, 3, 3, 3, 1, 1, 1, 1, 1};
+    struct tok_gguf_vocab v = {.model = "bert", .n_tokens = 10, .tokens = tokens, .types = types, .bos_id = -1,
+                               .eos_id = -1, .unk_id = 1, .pad_id = 0, .mask_id = 4, .sep_id = 3, .cls_id = 2,
+                               .add_bos = 1};
+    char err[256] = "";
+    struct tokenizer *t = tok_load_gguf(&v, err, sizeof err);
+    CHECK(t != NULL);
+    if (!t) return;
+    CHECK_STR(ids_str(t, "Unaffable, CAF\xc3\x89", 0), "5 6 7 8 9");
+    CHECK_STR(ids_str(t, "un [MASK] zz", 1), "2 5 4 1 3");
+    char *s = tok_decode(t, (const int32_t[]){2, 5, 6, 7, 8, 9, 3}, 7, 1);
+    CHECK_STR(s, "unaffable, cafe");
+    free(s);
+    tok_free(t);
+}
