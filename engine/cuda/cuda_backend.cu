@@ -379,6 +379,8 @@ static int workspace_reserve(struct cu_ctx *c, int tokens, char *err, size_t err
 {
     if (tokens <= c->cap_tokens)
         return 0;
+    if (tokens < (1 << 30) - 1024) /* grow in steps, not token by token */
+        tokens = (tokens + 1023) / 1024 * 1024;
     int old = c->cap_tokens;
     workspace_free(c);
     size_t need = workspace_bytes(c, (size_t)tokens), fr = 0, tot = 0;

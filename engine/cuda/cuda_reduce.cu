@@ -4,6 +4,8 @@
  *   l = CFG mix of the row and its twin; banned ids -> -inf ("raw" logits)
  *   raw: logsumexp, prob_raw and logprob_raw of the chosen token, top-n
  *   f = l / T (T > 0) or l; top-p, then top-k, drop entries to -inf
+ *   (a greedy position without filters takes two passes over the row:
+ *   the first, and the entropy's)
  *   token: argmax f (T = 0) or argmax f + Gumbel(u(seed, step, pos, i))
  *   prob, margin p1 - p2, neg_entropy sum p ln p of softmax(f)
  *
@@ -205,8 +207,11 @@ static __global__ void __launch_bounds__(RED_THREADS)
     float T = rp->temperature;
     int tid = threadIdx.x;
 
-    /* pass 1: the raw logits in place, their log-sum-exp, and the same of f */
+    /* pass 1: the raw logits in place, their log-sum-exp, and the same of f
+     * with its two first entries (all that is needed when nothing is
+     * filtered) */
     float m = -INFINITY, s = 0.0f, mf = -INFINITY, sf = 0.0f;
+    struct top2 t2 = {-INFINITY, INT_MAX, -INFINITY, INT_MAX};
     for (int i = tid; i < V; i += blockDim.x) {
         float x = l[i];
         if (un)
@@ -215,10 +220,14 @@ static __global__ void __launch_bounds__(RED_THREADS)
             x = -INFINITY;
         l[i] = x;
         dllm_online_push(&m, &s, x);
-        dllm_online_push(&mf, &sf, dllm_temper(x, T));
+        float f = dllm_temper(x, T);
+        if (T > 0.0f)
+            dllm_online_push(&mf, &sf, f);
+        top2_push(&t2, f, i);
     }
     float lse_raw = block_lse(m, s);
-    float lse_all = block_lse(mf, sf);
+    float lse_all = T > 0.0f ? block_lse(mf, sf) : lse_raw;
+    t2 = block_top2(t2);
 
     __shared__ struct denoise_pos o;
     if (tid == 0) {
@@ -258,17 +267,20 @@ static __global__ void __launch_bounds__(RED_THREADS)
         cut.k_key = top_k_cut(l, V, T, rp->top_k);
 
     /* the filtered distribution: log-normaliser and its two first entries */
-    float mk = -INFINITY, sk = 0.0f;
-    struct top2 t2 = {-INFINITY, INT_MAX, -INFINITY, INT_MAX};
-    for (int i = tid; i < V; i += blockDim.x) {
-        float f = dllm_temper(l[i], T);
-        if (!kept(f, i, &cut))
-            f = -INFINITY;
-        dllm_online_push(&mk, &sk, f);
-        top2_push(&t2, f, i);
+    float lse = lse_all;
+    if (cut.p_key != 0 || cut.k_key != 0) {
+        float mk = -INFINITY, sk = 0.0f;
+        struct top2 k2 = {-INFINITY, INT_MAX, -INFINITY, INT_MAX};
+        for (int i = tid; i < V; i += blockDim.x) {
+            float f = dllm_temper(l[i], T);
+            if (!kept(f, i, &cut))
+                f = -INFINITY;
+            dllm_online_push(&mk, &sk, f);
+            top2_push(&k2, f, i);
+        }
+        lse = block_lse(mk, sk);
+        t2 = block_top2(k2);
     }
-    float lse = block_lse(mk, sk);
-    t2 = block_top2(t2);
 
     if (lse == -INFINITY) { /* every token banned or filtered */
         if (tid == 0) {

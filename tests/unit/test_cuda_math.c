@@ -248,14 +248,27 @@ void test_cuda_order_keys(void)
 static void emulate_reduce(float *l, int V, const struct reduce_params *rp, int pos, struct denoise_pos *o)
 {
     float T = rp->temperature;
-    float m = -INFINITY, s = 0, mf = -INFINITY, sf = 0;
+    float m = -INFINITY, s = 0, mf = -INFINITY, sf = 0, v1 = -INFINITY, v2 = -INFINITY;
+    int i1 = 0x7fffffff, i2 = 0x7fffffff;
     for (int i = 0; i < V; i++) {
         if (i == rp->banned[0] || i == rp->banned[1])
             l[i] = -INFINITY;
         dllm_online_push(&m, &s, l[i]);
-        dllm_online_push(&mf, &sf, dllm_temper(l[i], T));
+        float f = dllm_temper(l[i], T);
+        if (T > 0)
+            dllm_online_push(&mf, &sf, f);
+        if (dllm_ranks_before(f, i, v1, i1)) {
+            v2 = v1;
+            i2 = i1;
+            v1 = f;
+            i1 = i;
+        } else if (dllm_ranks_before(f, i, v2, i2)) {
+            v2 = f;
+            i2 = i;
+        }
     }
-    float lse_raw = s > 0 ? m + logf(s) : -INFINITY, lse_all = sf > 0 ? mf + logf(sf) : -INFINITY;
+    float lse_raw = s > 0 ? m + logf(s) : -INFINITY;
+    float lse_all = T > 0 ? (sf > 0 ? mf + logf(sf) : -INFINITY) : lse_raw;
     memset(o, 0, sizeof *o);
     o->logsumexp = lse_raw;
     int n = rp->n_logprobs < 0 ? 0 : rp->n_logprobs > REDUCE_MAX_TOP ? REDUCE_MAX_TOP : rp->n_logprobs;
@@ -312,24 +325,28 @@ static void emulate_reduce(float *l, int V, const struct reduce_params *rp, int 
         }
         k_key = (uint32_t)lo;
     }
-    float mk = -INFINITY, sk = 0, v1 = -INFINITY, v2 = -INFINITY;
-    int i1 = 0x7fffffff, i2 = 0x7fffffff;
-    for (int i = 0; i < V; i++) {
-        float f = dllm_temper(l[i], T);
-        if (!dllm_kept(f, i, p_key, k_key))
-            f = -INFINITY;
-        dllm_online_push(&mk, &sk, f);
-        if (dllm_ranks_before(f, i, v1, i1)) {
-            v2 = v1;
-            i2 = i1;
-            v1 = f;
-            i1 = i;
-        } else if (dllm_ranks_before(f, i, v2, i2)) {
-            v2 = f;
-            i2 = i;
+    float lse = lse_all;
+    if (p_key != 0 || k_key != 0) {
+        float mk = -INFINITY, sk = 0;
+        v1 = v2 = -INFINITY;
+        i1 = i2 = 0x7fffffff;
+        for (int i = 0; i < V; i++) {
+            float f = dllm_temper(l[i], T);
+            if (!dllm_kept(f, i, p_key, k_key))
+                f = -INFINITY;
+            dllm_online_push(&mk, &sk, f);
+            if (dllm_ranks_before(f, i, v1, i1)) {
+                v2 = v1;
+                i2 = i1;
+                v1 = f;
+                i1 = i;
+            } else if (dllm_ranks_before(f, i, v2, i2)) {
+                v2 = f;
+                i2 = i;
+            }
         }
+        lse = sk > 0 ? mk + logf(sk) : -INFINITY;
     }
-    float lse = sk > 0 ? mk + logf(sk) : -INFINITY;
     if (lse == -INFINITY) {
         o->token = -1;
         return;
