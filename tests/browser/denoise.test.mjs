@@ -231,6 +231,26 @@ async function main() {
           mid.masked > end.masked && end.masked === 0 && first.step < mid.step && mid.step < end.step,
           JSON.stringify({ first, mid, end }));
 
+    // Stop mid-run: the request is dropped, the page says so, the cells
+    // still masked stay masked, and the server goes on serving. (A long run,
+    // so that even a tiny model is still busy when Stop is pressed.)
+    await fillLane(page, 0, { ...settings, gen_length: 256, steps: 256, block_length: 256 });
+    await page.click(`${lane(0)} .start`);
+    await page.waitForFunction(sel => {
+      const g = document.querySelector(sel + ' .grid');
+      return g.querySelector('.cell') && g.querySelectorAll('.cell:not(.masked):not(.frozen)').length > 0;
+    }, lane(0), { timeout: 60000 });
+    await page.click(`${lane(0)} .stop`);
+    await waitDone(page, 0);
+    const stopped = await page.$eval(lane(0), el => ({ error: el.querySelector('.error').hidden ? '' : el.querySelector('.error').textContent,
+                                                       masked: Number(el.dataset.masked) }));
+    check('Stop ends a run midway and says so', stopped.error === 'Stopped.' && stopped.masked > 0, JSON.stringify(stopped));
+    await fillLane(page, 0, settings);
+    await page.click(`${lane(0)} .start`);
+    await waitDone(page, 0);
+    const again = await page.$eval(`${lane(0)} .final`, el => el.textContent);
+    check('after a Stop the same run again gives the same text', again === refs[0], `${JSON.stringify(again)} vs ${JSON.stringify(refs[0])}`);
+
     check('the page fetched nothing but the server', foreign.length === 0, foreign.join(' '));
     check('no script errors on the page', pageErrors.length === 0, pageErrors.join(' | '));
 
