@@ -8,12 +8,13 @@
 # trained stories260K must print its published greedy story exactly.
 cd "$(dirname "$0")/.."
 . tests/lib.sh
-OUT=tests/out/ref
+# a folder of its own per run: suites of several checkouts' users may overlap
+mkdir -p tests/out
+OUT=$(mktemp -d tests/out/ref.XXXXXX)
 CLI=bin/dllm-cli
 if ! $PY -c 'import torch, numpy' 2>/dev/null; then
     t_skip "reference models" "$PY has no torch/numpy"
 else
-    rm -rf "$OUT"
     if ! $PY tests/ref/make_models.py "$OUT" > "$OUT.log" 2>&1; then
         t_fail "make_models.py" "$(tail -n 5 "$OUT.log")"
     else
@@ -22,6 +23,14 @@ else
             t_check "logits $name ($kind)" sh -c \
                 "$CLI logits --model '$path' --ids '$ids' --out '$got' && $PY tests/ref/compare.py '$got' '$exp' 1e-4 '$f32' '$loose'"
         done < "$OUT/manifest.tsv"
+        # the CLI's diffusion loop: runs, gives the same
+        # text for the same seed, another text for another seed
+        gen() { $CLI generate --model "$OUT/llada_f32.gguf" --prompt "tok5 tok7" --max-tokens 12 "$@"; }
+        t_check "generate diffusion runs (T = 0)" test -n "$(gen --temperature 0)"
+        t_check "generate diffusion: same seed, same text" \
+            test "$(gen --temperature 1 --seed 5)" = "$(gen --temperature 1 --seed 5)"
+        t_check "generate diffusion: another seed, another text" \
+            test "$(gen --temperature 1 --seed 5)" != "$(gen --temperature 1 --seed 6)"
     fi
 fi
 
@@ -29,8 +38,9 @@ S="$T_SHARED/models/stories260K"
 if [ -z "$T_SHARED" ] || [ ! -f "$S/stories260K.bin" ]; then
     t_skip "stories260K greedy story" "no ../shared/models/stories260K"
 else
-    sed -n '/^    Once upon a time/,/^$/p' "$S/README.md" | sed -e 's/^    //' -e '/^$/d' > tests/out/stories260K.want
+    sed -n '/^    Once upon a time/,/^$/p' "$S/README.md" | sed -e 's/^    //' -e '/^$/d' > "$OUT/stories260K.want"
     t_check "stories260K greedy story" sh -c \
-        "$CLI generate --model '$S' --causal --temperature 0 --max-tokens 256 --prompt '' > tests/out/stories260K.got && diff tests/out/stories260K.want tests/out/stories260K.got"
+        "$CLI generate --model '$S' --causal --temperature 0 --max-tokens 256 --prompt '' > '$OUT/stories260K.got' && diff '$OUT/stories260K.want' '$OUT/stories260K.got'"
 fi
+[ "$T_FAIL" -eq 0 ] && rm -rf "$OUT" "$OUT.log"
 t_summary

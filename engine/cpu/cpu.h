@@ -13,14 +13,20 @@
  * So by default every projection runs one sgemm per canvas: a canvas's calls
  * are the same alone or in a batch, and so are its bits.
  *
- * Peak memory of one denoise call (floats; N = sum of canvas lengths,
+ * Peak memory of one denoise call, in floats (N = sum of canvas lengths,
  * Lmax = longest canvas, q = n_heads*head_dim, kv = n_kv_heads*head_dim,
- * C = CPU_HEAD_CHUNK positions, V = vocab):
- *   N*(2*d + 2*q + 2*kv + 2*d_ff) + Lmax^2 + 2*C*V (logits slab, twice with
- *   CFG) + C*d*2 + V*3 (reduction scratch)
- * plus the weights: resident f32 (F32 files use the mapping itself), or when
- * streamed the file's own bytes plus one f32 matrix of the largest layer
- * weight and CPU_HEAD_VCHUNK*d for the output head.
+ * C = CPU_HEAD_CHUNK queried positions, V = vocab, rd = rope_dim):
+ *   N*(2*d_model + 2*q + 2*kv + 2*d_ff)   activations (x, xb, q, att, k, v, 2 MLP)
+ *   + Lmax^2                              one head's attention scores
+ *   + Lmax*rd                             RoPE table
+ *   + C*V (+ C*V more under CFG)          the logits slab(s): the only part
+ *                                         growing with the vocabulary
+ *   + 2*C*d_model + 3*V                   head input, reduction scratch
+ * Buffers grow to the largest batch seen and are kept. Weights come on top:
+ * resident f32 (F32 files use the mapping itself, no copy), or, streamed,
+ * the file's own bytes plus one f32 scratch of max(largest layer matrix,
+ * CPU_HEAD_VCHUNK*d_model). The full logits of `logits` (reference tests)
+ * are the caller's buffer.
  */
 #ifndef DLLM_CPU_H
 #define DLLM_CPU_H

@@ -78,14 +78,15 @@ static int check_queries(const struct denoise_row *row, int r, char *err, size_t
     return 0;
 }
 
-static int slabs(struct cpu_ctx *c, char *err, size_t errlen)
+/* The logits slab, and a second one for the unconditional twin under CFG. */
+static int slabs(struct cpu_ctx *c, int cfg, char *err, size_t errlen)
 {
-    if (c->slab)
-        return 0;
     size_t n = (size_t)CPU_HEAD_CHUNK * (size_t)c->cfg.vocab_size;
-    c->slab = malloc(sizeof(float) * n);
-    c->slab2 = malloc(sizeof(float) * n);
-    if (!c->slab || !c->slab2) {
+    if (!c->slab)
+        c->slab = malloc(sizeof(float) * n);
+    if (cfg && !c->slab2)
+        c->slab2 = malloc(sizeof(float) * n);
+    if (!c->slab || (cfg && !c->slab2)) {
         snprintf(err, errlen, "cpu: out of memory for the logits slab");
         return -1;
     }
@@ -130,8 +131,10 @@ static int cpu_denoise(void *ctx, const struct denoise_batch *b, char *err, size
         snprintf(err, errlen, "cpu: bad batch");
         return -1;
     }
+    int cfg = 0;
     for (int r = 0; r < b->n_rows; r++) {
         const struct denoise_row *row = &b->rows[r];
+        cfg |= row->cfg_uncond >= 0;
         if (check_queries(row, r, err, errlen))
             return -1;
         int u = row->cfg_uncond;
@@ -140,7 +143,7 @@ static int cpu_denoise(void *ctx, const struct denoise_batch *b, char *err, size
             return -1;
         }
     }
-    if (slabs(c, err, errlen) || cpu_forward(c, b->rows, b->n_rows, err, errlen))
+    if (slabs(c, cfg, err, errlen) || cpu_forward(c, b->rows, b->n_rows, err, errlen))
         return -1;
     struct denoise_pos *out = b->out;
     for (int r = 0; r < b->n_rows; r++) {
