@@ -270,10 +270,20 @@ int model_finish(struct model *m, char *err, size_t errlen)
     }
     if (c->n_kv_heads <= 0)
         c->n_kv_heads = c->n_heads;
-    if (c->head_dim <= 0)
+    if (c->head_dim <= 0) {
+        if (c->d_model % c->n_heads != 0) {
+            snprintf(err, errlen, "%s: width %d is not a multiple of %d heads", m->path, c->d_model, c->n_heads);
+            return -1;
+        }
         c->head_dim = c->d_model / c->n_heads;
+    }
     if (c->rope_dim <= 0)
         c->rope_dim = c->head_dim;
+    if (c->rope_dim > c->head_dim || c->rope_dim % 2 != 0) {
+        snprintf(err, errlen, "%s: rotary dims %d must be even and at most the head size %d", m->path, c->rope_dim,
+                 c->head_dim);
+        return -1;
+    }
     if (c->n_heads % c->n_kv_heads != 0) {
         snprintf(err, errlen, "%s: %d heads are not a multiple of %d key/value heads", m->path, c->n_heads,
                  c->n_kv_heads);
