@@ -28,15 +28,27 @@ compare() {
     fi
 }
 
-# strings that survive encode -> decode unchanged (all, for tokenizers
-# without a normalizer)
-roundtrip() {
+# check NAME TOKENIZER [roundtrip]: encode the hard strings, decode them whole
+# and streamed; against the reference when node is there; with "roundtrip",
+# decode(encode(s)) == s for every string (tokenizers without a normalizer).
+check() {
     local name=$1 tok=$2
-    $CLI tokenize --model "$tok" --json-lines $HARD > "$OUT/$name.ids" &&
-        $CLI detokenize --model "$tok" --ids-lines "$OUT/$name.ids" > "$OUT/$name.dec" &&
-        $CLI detokenize --model "$tok" --ids-lines "$OUT/$name.ids" --stream > "$OUT/$name.sdec" || {
-        t_fail "$name: tokenize/detokenize ran"; return; }
+    $CLI tokenize --model "$tok" --json-lines $HARD > "$OUT/$name.ids" 2> "$OUT/$name.err" &&
+        $CLI detokenize --model "$tok" --ids-lines "$OUT/$name.ids" > "$OUT/$name.dec" 2>> "$OUT/$name.err" &&
+        $CLI detokenize --model "$tok" --ids-lines "$OUT/$name.ids" --stream > "$OUT/$name.sdec" 2>> "$OUT/$name.err" || {
+        t_fail "$name: tokenize/detokenize ran" "$(tail -n 2 "$OUT/$name.err")"; return; }
     compare "$name: streamed decode == whole decode" "$OUT/$name.sdec" "$OUT/$name.dec"
+    if [ $have_node -eq 1 ]; then
+        if node tests/tok/ref_encode.js "$tok" $HARD "$OUT/$name.refdec" > "$OUT/$name.ref" 2> "$OUT/$name.ref.err"; then
+            compare "$name: ids == @lenml/tokenizers ($(wc -l < "$OUT/$name.ref") strings)" "$OUT/$name.ids" "$OUT/$name.ref"
+            compare "$name: decode == @lenml/tokenizers decode" "$OUT/$name.dec" "$OUT/$name.refdec"
+        else
+            t_fail "$name: reference script ran" "$(tail -c 300 "$OUT/$name.ref.err")"
+        fi
+    else
+        t_skip "$name: reference ids" "node_modules absent (npm ci)"
+    fi
+    [ "${3:-}" = roundtrip ] || return
     grep -v '^#' $HARD > "$OUT/$name.want"
     $PY - "$OUT/$name.want" "$OUT/$name.dec" > "$OUT/$name.rt" <<'PY'
 import json, sys
@@ -50,35 +62,20 @@ PY
     else t_fail "$name: round trip" "$(cat "$OUT/$name.rt")"; fi
 }
 
-reference() {
-    local name=$1 tok=$2
-    if [ $have_node -eq 0 ]; then t_skip "$name: reference ids" "node_modules absent (npm ci)"; return; fi
-    node tests/tok/ref_encode.js "$tok" $HARD > "$OUT/$name.ref" 2> "$OUT/$name.ref.err" || {
-        t_fail "$name: reference script ran" "$(tail -c 300 "$OUT/$name.ref.err")"; return; }
-    $CLI tokenize --model "$tok" --json-lines $HARD > "$OUT/$name.ids"
-    compare "$name: ids == @lenml/tokenizers ($(wc -l < "$OUT/$name.ref") strings)" "$OUT/$name.ids" "$OUT/$name.ref"
-    node tests/tok/ref_encode.js "$tok" $HARD decode > "$OUT/$name.refdec" 2>> "$OUT/$name.ref.err"
-    $CLI detokenize --model "$tok" --ids-lines "$OUT/$name.ids" > "$OUT/$name.dec"
-    compare "$name: decode == @lenml/tokenizers decode" "$OUT/$name.dec" "$OUT/$name.refdec"
-}
-
 if [ $have_node -eq 1 ]; then
-    reference llama3 $NM/tokenizer-llama3/models/tokenizer.json
-    roundtrip llama3 $NM/tokenizer-llama3/models/tokenizer.json
-    reference qwen3 $NM/tokenizer-qwen3/models/tokenizer.json
+    check llama3 $NM/tokenizer-llama3/models/tokenizer.json roundtrip
+    check qwen3 $NM/tokenizer-qwen3/models/tokenizer.json
     # Llama 2's: SentencePiece BPE written as tokenizer.json (▁, byte fallback)
-    reference llama2 $NM/tokenizer-llama2/models/tokenizer.json
-    roundtrip llama2 $NM/tokenizer-llama2/models/tokenizer.json
+    check llama2 $NM/tokenizer-llama2/models/tokenizer.json roundtrip
 else
     t_skip "llama3/qwen3/llama2 tokenizer.json checks" "node_modules absent (npm ci)"
 fi
-reference bert-tiny tests/tok/fixtures/bert-tiny.tokenizer.json
+check bert-tiny tests/tok/fixtures/bert-tiny.tokenizer.json
 # (no round trip for RoBERTa: its <mask> eats the space before it, by design)
-reference roberta-tiny tests/tok/fixtures/roberta-tiny.tokenizer.json
+check roberta-tiny tests/tok/fixtures/roberta-tiny.tokenizer.json
 KJV=models/dllm-kjv.tokenizer.json
 if [ -f $KJV ]; then
-    reference kjv $KJV
-    roundtrip kjv $KJV
+    check kjv $KJV roundtrip
     if [ -f models/dllm-kjv.gguf ]; then
         $CLI tokenize --model models/dllm-kjv.gguf --json-lines $HARD > "$OUT/kjv-gguf.ids" 2>&1
         $CLI tokenize --model $KJV --json-lines $HARD > "$OUT/kjv.ids"
@@ -92,7 +89,9 @@ fi
 
 # Invalid UTF-8: every byte is kept by byte-level BPE (no id is lost), and the
 # decoded text replaces each ill-formed part with U+FFFD as Python does.
-for pair in kjv:$KJV roberta-tiny:tests/tok/fixtures/roberta-tiny.tokenizer.json qwen3:$NM/tokenizer-qwen3/models/tokenizer.json; do
+# (small byte-level tokenizers: each case loads the file twice; NFC passing
+# ill-formed bytes through is a unit test)
+for pair in kjv:$KJV roberta-tiny:tests/tok/fixtures/roberta-tiny.tokenizer.json; do
     name=${pair%%:*} tok=${pair#*:}
     [ -f "$tok" ] || continue
     ok=1
