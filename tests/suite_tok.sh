@@ -153,7 +153,8 @@ fi
 if [ -x bin/fuzz_tokjson ]; then
     mkdir -p "$OUT/fuzz_corpus"
     secs=${DLLM_FUZZ_SECONDS:-20}
-    if bin/fuzz_tokjson -max_total_time="$secs" -max_len=4096 -timeout=10 "$OUT/fuzz_corpus" tests/fuzz/corpus_tokjson \
+    if bin/fuzz_tokjson -max_total_time="$secs" -max_len=4096 -timeout=10 -artifact_prefix="$OUT/" \
+        "$OUT/fuzz_corpus" tests/fuzz/corpus_tokjson \
         > "$OUT/fuzz.log" 2>&1; then
         t_ok "fuzz_tokjson: ${secs}s without a crash ($(grep -o 'Done [0-9]* runs' "$OUT/fuzz.log" | tail -n 1))"
     else
