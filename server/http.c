@@ -67,6 +67,8 @@ static int reply_json(struct MHD_Connection *c, struct conn *cc, int status, cha
 
 /* Constant time in the length of the expected key: no early exit on the
  * first differing byte, so timing does not reveal a prefix. */
+#define BODY_DISCARD_MAX (64LL << 20)
+
 static int key_equal(const char *given, const char *want)
 {
     size_t gl = strlen(given), wl = strlen(want);
@@ -162,9 +164,12 @@ enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const char *url
         cc->route = find_route(url);
         *con_cls = cc;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoll(cl, NULL, 10) > s->cfg->max_body_bytes) cc->too_large = 1;
-        /* Reply before the body arrives when the answer is already known. */
-        if (cc->too_large) {
+        long long announced = cl ? strtoll(cl, NULL, 10) : 0;
+        if (announced > s->cfg->max_body_bytes) cc->too_large = 1;
+        /* A body over the limit is read and dropped, then answered 413: a
+         * client still writing would not see an early reply (EPIPE). Past
+         * BODY_DISCARD_MAX it is answered at once and the connection closed. */
+        if (announced > BODY_DISCARD_MAX) {
             char msg[128];
             snprintf(msg, sizeof msg, "The request body is larger than %ld bytes.", s->cfg->max_body_bytes);
             return (enum MHD_Result)reply_error(c, cc, 413, "", "request_too_large", msg);
@@ -180,6 +185,8 @@ enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const char *url
         return MHD_YES;
     }
     if (*upload_data_size) {
+        cc->received += (long long)*upload_data_size;
+        if (cc->received > BODY_DISCARD_MAX) return MHD_NO; /* no reply is worth reading that much */
         if (!cc->too_large && cc->body_len + *upload_data_size > (size_t)s->cfg->max_body_bytes) {
             cc->too_large = 1;
             free(cc->body);

@@ -135,6 +135,7 @@ struct conn {
     char *body;
     size_t body_len, body_cap;
     int too_large;
+    long long received;  /* body bytes seen, kept or dropped */
     double t_start;
     int status;
     int tokens;
