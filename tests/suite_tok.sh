@@ -12,7 +12,7 @@
 # - the tokenizer.json fuzz target, for a bounded time.
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
-CLI=bin/dllm-cli
+CLI=${DLLM_CLI:-bin/dllm-cli}
 OUT=tests/out/tok
 mkdir -p "$OUT"
 HARD=tests/tok/hard_strings.txt
