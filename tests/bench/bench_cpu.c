@@ -215,6 +215,7 @@ int main(int argc, char **argv)
     }
     if (layers < 1)
         layers = 1;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* rows as they come: a run takes minutes */
     char err[256];
     double peak = sgemm_peak();
     printf("sgemm peak (1024x4096x4096, %d threads): %.1f GFLOP/s\n", openblas_get_num_threads(), peak);

@@ -24,8 +24,10 @@ For F16/BF16/Q8_0 files the reference runs on the weights as the file stores
 them (round-tripped here with numpy), so the same tight tolerance holds; the
 error against the float32 model is reported as well, with looser limits.
 
-Usage: make_models.py OUTDIR  -> OUTDIR/<case>/..., OUTDIR/manifest.tsv with
-  name  model_path  ids  causal  expected.npy  tol_rel  [f32_expected.npy  loose_tol_rel]
+Usage: make_models.py OUTDIR  -> the models and .npy logits in OUTDIR, and
+OUTDIR/manifest.tsv, a line per model file:
+  name  model_path  ids  expected.npy  kind  f32_expected.npy  loose_tol_rel
+(loose_tol_rel 0 for float32 files).
 """
 import json
 import os
@@ -43,6 +45,8 @@ torch.set_default_dtype(torch.float64)
 VOCAB = 96
 D, HEADS, HD, FF, LAYERS = 64, 4, 16, 96, 2
 IDS = [5, 17, 3, 94, 40, 2, 63, 11, 94, 29, 7, 88]
+# RoBERTa with a pad token inside: positions skip it (HF's create_position_ids)
+IDS_ROBERTA = [0, 17, 3, 94, 1, 40, 2, 63, 94, 29, 7, 2]
 
 # ------------------------------------------------------------------ weights
 
@@ -379,10 +383,12 @@ def main():
         toks = tokens_for(arch)
         mask_id = 94
 
+        ids = IDS_ROBERTA if arch == "roberta" else IDS
+
         def ref(weights):
             if arch in ("bert", "roberta"):
-                return forward_bert(weights, IDS, arch == "roberta", 1, eps)
-            return forward_llama_family(weights, kv, IDS, arch == "llama", arch == "dream", theta, eps)
+                return forward_bert(weights, ids, arch == "roberta", 1, eps)
+            return forward_llama_family(weights, kv, ids, arch == "llama", arch == "dream", theta, eps)
 
         f32_ref = os.path.join(out, arch + "_f32.npy")
         np.save(f32_ref, ref(w))
@@ -396,7 +402,7 @@ def main():
             if kind != "f32":
                 exp = os.path.join(out, "%s_%s.npy" % (arch, kind))
                 np.save(exp, ref({n: stored(a, kind) for n, a in w.items()}))
-            manifest.append([name, path, exp, kind, f32_ref, loose.get(kind, 0)])
+            manifest.append([name, path, ids, exp, kind, f32_ref, loose.get(kind, 0)])
         for kind in {"llada": ["f32", "bf16"], "dream": ["f32"], "llama": ["f32"], "bert": ["f32"],
                      "roberta": ["f32", "f16"]}[arch]:
             name = "%s_hf_%s" % (arch, kind)
@@ -406,10 +412,10 @@ def main():
             if kind != "f32":
                 exp = os.path.join(out, "%s_hf_%s.npy" % (arch, kind))
                 np.save(exp, ref({n: stored(a, kind) for n, a in w.items()}))
-            manifest.append([name, path, exp, kind, f32_ref, loose.get(kind, 0)])
+            manifest.append([name, path, ids, exp, kind, f32_ref, loose.get(kind, 0)])
     with open(os.path.join(out, "manifest.tsv"), "w") as f:
-        for name, path, exp, kind, f32_ref, lt in manifest:
-            f.write("\t".join([name, path, " ".join(map(str, IDS)), exp, kind, f32_ref, str(lt)]) + "\n")
+        for name, path, ids, exp, kind, f32_ref, lt in manifest:
+            f.write("\t".join([name, path, " ".join(map(str, ids)), exp, kind, f32_ref, str(lt)]) + "\n")
 
 
 if __name__ == "__main__":
