@@ -9,7 +9,7 @@
  * significant bits, with f32 accumulation; the CPU is f32 throughout):
  *   logits:        max |cpu - gpu| <= TOL_LOGIT * max |cpu logit|
  *   logsumexp, top-1 logprob: same bound
- *   prob_raw, prob, margin:   |diff| <= TOL_PROB
+ *   margin, and prob_raw, prob where both chose the same token: |diff| <= TOL_PROB
  *   neg_entropy:              |diff| <= TOL_PROB * (1 + |cpu|)
  *   chosen token: equal wherever the CPU's two best filtered probabilities
  *   differ by more than TOL_PROB (greedy), and for at least MIN_SAME of the
@@ -266,8 +266,10 @@ static void check_denoise(struct pair *p, int len)
             for (int i = 0; i < rows[r].n_query; i++, k++) {
                 const struct denoise_pos *x = &a[k], *y = &b[k];
                 double dl = fabs((double)x->logsumexp - y->logsumexp);
-                double dp = fmax(fabs((double)x->prob_raw - y->prob_raw), fabs((double)x->prob - y->prob));
-                dp = fmax(dp, fabs((double)x->margin - y->margin));
+                /* probabilities of the chosen token: only where both chose the same */
+                double dp = fabs((double)x->margin - y->margin);
+                if (x->token == y->token)
+                    dp = fmax(dp, fmax(fabs((double)x->prob_raw - y->prob_raw), fabs((double)x->prob - y->prob)));
                 double de = fabs((double)x->neg_entropy - y->neg_entropy) / (1 + fabs(x->neg_entropy));
                 if (!(dl <= d_lse))
                     d_lse = isnan(dl) ? INFINITY : dl;
