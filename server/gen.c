@@ -91,11 +91,27 @@ static void wake_conn(struct gen *g)
     }
 }
 
+/* A client that stops reading its stream must not make the server hold its
+ * events without bound: past this much unsent text the request is cancelled. */
+#define STREAM_BUF_MAX (16u << 20)
+
+static void cancel_open(struct gen *g);
+
 /* Appends an owned SSE event to the stream buffer. */
 static void stream_put(struct gen *g, char *ev)
 {
     if (!ev) return;
     size_t n = strlen(ev);
+    if (g->len - g->off + n > STREAM_BUF_MAX) {
+        free(ev);
+        if (!g->cancelled) {
+            g->cancelled = 1;
+            cancel_open(g);
+        }
+        g->stream_end = 1;
+        wake_conn(g);
+        return;
+    }
     if (g->len + n > g->cap) {
         size_t cap = g->cap ? g->cap : 4096;
         while (cap < g->len + n) cap *= 2;
