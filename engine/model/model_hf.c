@@ -50,7 +50,8 @@ static int json_int(const cJSON *o, const char *const *keys, int *v)
             x = cJSON_GetArrayItem(x, 0);
         if (!x || cJSON_IsNull(x))
             continue;
-        if (!cJSON_IsNumber(x) || x->valuedouble != (double)(int)x->valuedouble)
+        if (!cJSON_IsNumber(x) || !(x->valuedouble >= -2147483648.0 && x->valuedouble <= 2147483647.0) ||
+            x->valuedouble != (double)(int)x->valuedouble)
             return -1;
         *v = (int)x->valuedouble;
         return 1;
@@ -302,6 +303,18 @@ static int load_shard(struct model *m, const char *dir, const char *file, char *
         char name[256];
         if (hf_map_name(m->cfg.arch, t->name, name, sizeof name) != 0)
             snprintf(name, sizeof name, "%s", t->name);
+        const struct tensor *seen = model_tensor(m, name);
+        if (seen) {
+            /* BERT/RoBERTa checkpoints may keep both cls.predictions.bias and
+             * its tied copy decoder.bias: the same values are one tensor */
+            if (seen->type == t->type && seen->nbytes == t->nbytes && memcmp(seen->ne, t->ne, sizeof t->ne) == 0 &&
+                memcmp(seen->data, t->data, t->nbytes) == 0)
+                continue;
+            snprintf(err, errlen, "%s: '%s' maps to '%s', which an earlier tensor with other values already has",
+                     path, t->name, name);
+            rc = -1;
+            break;
+        }
         const void *data = t->data;
         size_t align = t->type == DT_F32 ? 4 : 2;
         if ((uintptr_t)data % align != 0) {

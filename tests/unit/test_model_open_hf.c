@@ -349,7 +349,10 @@ static void write_bert(const char *dir, int with_head)
         st_mat(&w, "cls.predictions.transform.LayerNorm.weight", "F32", 0, 8);
         st_mat(&w, "cls.predictions.transform.LayerNorm.bias", "F32", 0, 8);
         st_mat(&w, "cls.predictions.bias", "F32", 0, 12);
+        st_mat(&w, "cls.predictions.decoder.bias", "F32", 0, 12); /* the tied copy */
     }
+    if (with_head > 1)
+        st_mat(&w, "lm_head.bias", "F32", 0, 8); /* maps to output.bias too, other values */
     st_write(&w, dir, "model.safetensors", 1);
 }
 
@@ -421,6 +424,9 @@ void test_model_open_hf_bert(void)
     CHECK(t && t->ne[0] == 12);
     CHECK(model_tensor(m, "bert.pooler.dense.weight") != NULL); /* unmapped: own name */
     model_free(m);
+    write_bert(dir, 2);
+    CHECK(model_open(dir, &m, err, sizeof err) != 0);
+    CHECK(strstr(err, "'lm_head.bias' maps to 'output.bias'") != NULL);
 }
 
 void test_model_open_hf_errors(void)
@@ -534,4 +540,38 @@ void test_model_safetensors_reader(void)
     CHECK(st_fails(img, len, "duplicate"));
     img[7] = 0x7f; /* header length far past the end */
     CHECK(st_fails(img, len, "header of"));
+}
+
+void test_model_hf_name_map(void)
+{
+    static const struct {
+        enum arch a;
+        const char *hf, *ours;
+    } cases[] = {
+        {ARCH_LLADA, "model.transformer.blocks.31.ff_proj.weight", "blk.31.ffn_gate.weight"},
+        {ARCH_LLADA, "model.transformer.blocks.0.up_proj.weight", "blk.0.ffn_up.weight"},
+        {ARCH_LLADA, "model.transformer.blocks.7.ff_out.weight", "blk.7.ffn_down.weight"},
+        {ARCH_LLADA, "model.transformer.ff_out.weight", "output.weight"},
+        {ARCH_LLADA, "model.transformer.blocks.2.attn_out.weight", "blk.2.attn_output.weight"},
+        {ARCH_DREAM, "model.layers.27.self_attn.v_proj.bias", "blk.27.attn_v.bias"},
+        {ARCH_DREAM, "model.layers.3.post_attention_layernorm.weight", "blk.3.ffn_norm.weight"},
+        {ARCH_LLAMA, "lm_head.weight", "output.weight"},
+        {ARCH_BERT, "bert.encoder.layer.11.output.LayerNorm.gamma", "blk.11.layer_output_norm.weight"},
+        {ARCH_BERT, "encoder.layer.0.attention.output.LayerNorm.beta", "blk.0.attn_output_norm.bias"},
+        {ARCH_BERT, "cls.predictions.transform.LayerNorm.weight", "mlm.norm.weight"},
+        {ARCH_ROBERTA, "roberta.embeddings.position_embeddings.weight", "position_embd.weight"},
+        {ARCH_ROBERTA, "lm_head.layer_norm.bias", "mlm.norm.bias"},
+        {ARCH_ROBERTA, "lm_head.decoder.weight", "output.weight"},
+        {ARCH_ROBERTA, "lm_head.bias", "output.bias"},
+    };
+    char out[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        out[0] = 0;
+        CHECK_INT(hf_map_name(cases[i].a, cases[i].hf, out, sizeof out), 0);
+        CHECK_STR(out, cases[i].ours);
+    }
+    CHECK_INT(hf_map_name(ARCH_DREAM, "model.layers.x.mlp.up_proj.weight", out, sizeof out), -1);
+    CHECK_INT(hf_map_name(ARCH_DREAM, "model.layers.99999999999.mlp.up_proj.weight", out, sizeof out), -1);
+    CHECK_INT(hf_map_name(ARCH_LLADA, "model.transformer.blocks.0.rotary.inv_freq", out, sizeof out), -1);
+    CHECK_INT(hf_map_name(ARCH_BERT, "bert.pooler.dense.weight", out, sizeof out), -1);
 }
