@@ -64,6 +64,10 @@ enum tok_pre { TOK_PRE_NONE, TOK_PRE_GPT2, TOK_PRE_LLAMA3, TOK_PRE_QWEN2, TOK_PR
 #define TOK_F_RSTRIP 16 /* ... and on its right */
 #define TOK_F_UNUSED 32 /* no text (hole in the id range) */
 
+/* Largest vocabulary accepted (the largest real ones are ~260k): a corrupt
+ * file cannot make the loader allocate gigabytes. */
+#define TOK_MAX_VOCAB (1 << 21)
+
 struct tok_piece {
     char *text; /* the bytes the token stands for (byte-level and ▁ undone) */
     int len;

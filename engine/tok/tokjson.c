@@ -193,7 +193,7 @@ static int count_ids(const cJSON *vocab, const cJSON *added, int *n, char *err, 
     const cJSON *v;
     cJSON_ArrayForEach(v, vocab)
     {
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= (1 << 24) ||
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= TOK_MAX_VOCAB ||
             v->valuedouble != (int)v->valuedouble) {
             snprintf(err, errlen, "model.vocab: bad id for %.40s", v->string ? v->string : "?");
             return -1;
@@ -203,7 +203,7 @@ static int count_ids(const cJSON *vocab, const cJSON *added, int *n, char *err, 
     cJSON_ArrayForEach(v, added)
     {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
-        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (1 << 24) || !jstr(v, "content")) {
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= TOK_MAX_VOCAB || !jstr(v, "content")) {
             snprintf(err, errlen, "added_tokens: entry without a valid id and content");
             return -1;
         }

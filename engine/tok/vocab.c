@@ -85,7 +85,7 @@ static uint32_t hash_pair(uint64_t k)
 
 struct tokenizer *tok_alloc(int n, char *err, size_t errlen)
 {
-    if (n <= 0 || n > (1 << 24)) {
+    if (n <= 0 || n > TOK_MAX_VOCAB) {
         snprintf(err, errlen, "tokenizer: bad vocabulary size %d", n);
         return NULL;
     }
