@@ -2,7 +2,8 @@
 # Model files through bin/dllm-cli, against a writer we did not write:
 # tools/gguf_write.py builds a tiny LLaDA GGUF (Q8_0, F16, BF16, F32 tensors,
 # alignment 64, no mask_token_id key) and numpy's dequantization of its
-# tensors; `dllm-cli info --dump` must give the same float32 values exactly,
+# tensors, plus Q4_0/Q4_K/Q6_K tensors packed by a numpy quantizer here;
+# `dllm-cli info --dump` must give the same float32 values exactly,
 # and `info` the right config. Truncated copies must fail with the file's
 # name (under the ASan build of the CLI when it is built). The default model
 # models/dllm-kjv.gguf is opened when it exists.
@@ -25,6 +26,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, "tools")
+import gguf_write  # noqa: E402
 from gguf_write import GGUFWriter, GGMLType, dequantize_q8_0, f32_to_bf16_bits, tensor_bytes  # noqa: E402
 
 
@@ -40,7 +42,70 @@ def gpt2_bytes():
     return [table[b] for b in range(256)]
 
 
+Q4_0, Q4_K, Q6_K = 2, 12, 14
+_plain_bytes = gguf_write.tensor_bytes
+
+
+def f16(x):
+    return np.asarray(x, np.float32).astype(np.float16)
+
+
+def q4_0(x):
+    b = x.reshape(-1, 32)
+    d = f16(np.abs(b).max(1) / 7)
+    df = d.astype(np.float32)[:, None]
+    q = np.clip(np.rint(np.divide(b, df, out=np.zeros_like(b), where=df != 0)) + 8, 0, 15).astype(np.uint8)
+    raw = np.concatenate([d.view(np.uint8).reshape(-1, 2), q[:, :16] | (q[:, 16:] << 4)], 1)
+    return raw.tobytes(), (df * (q.astype(np.float32) - 8)).reshape(x.shape)
+
+
+def q4_k(x):
+    b = x.reshape(-1, 8, 32)
+    mn = np.maximum(0, -b.min(2))
+    sc = (b.max(2) + mn) / 15
+    d, dmin = f16(sc.max(1) / 63), f16(mn.max(1) / 63)
+    df, dmf = d.astype(np.float32)[:, None], dmin.astype(np.float32)[:, None]
+    sci = np.clip(np.rint(np.divide(sc, df, out=np.zeros_like(sc), where=df != 0)), 0, 63).astype(np.uint8)
+    mni = np.clip(np.rint(np.divide(mn, dmf, out=np.zeros_like(mn), where=dmf != 0)), 0, 63).astype(np.uint8)
+    step = (df * sci.astype(np.float32))[:, :, None]
+    m = (dmf * mni.astype(np.float32))[:, :, None]
+    q = np.clip(np.rint(np.divide(b + m, step, out=np.zeros_like(b), where=step != 0)), 0, 15).astype(np.uint8)
+    scales = np.concatenate([sci[:, :4] | ((sci[:, 4:] >> 4) << 6), mni[:, :4] | ((mni[:, 4:] >> 4) << 6),
+                             (sci[:, 4:] & 15) | ((mni[:, 4:] & 15) << 4)], 1)
+    qf = q.reshape(-1, 4, 2, 32)
+    qs = (qf[:, :, 0] | (qf[:, :, 1] << 4)).reshape(-1, 128)
+    raw = np.concatenate([d.view(np.uint8).reshape(-1, 2), dmin.view(np.uint8).reshape(-1, 2), scales, qs], 1)
+    return raw.tobytes(), (step * q.astype(np.float32) - m).reshape(x.shape)
+
+
+def q6_k(x):
+    b = x.reshape(-1, 16, 16)
+    sc = np.abs(b).max(2) / 31
+    d = f16(sc.max(1) / 127)
+    df = d.astype(np.float32)[:, None]
+    sci = np.clip(np.rint(np.divide(sc, df, out=np.zeros_like(sc), where=df != 0)), -128, 127).astype(np.int8)
+    step = (df * sci.astype(np.float32))[:, :, None]
+    q = np.clip(np.rint(np.divide(b, step, out=np.zeros_like(b), where=step != 0)), -32, 31).astype(np.int16)
+    L = (q + 32).astype(np.uint8).reshape(-1, 2, 4, 32)  # [block, half, quarter, l]
+    ql = np.concatenate([L[:, :, 0] & 15 | (L[:, :, 2] & 15) << 4, L[:, :, 1] & 15 | (L[:, :, 3] & 15) << 4], 2)
+    qh = L[:, :, 0] >> 4 | (L[:, :, 1] >> 4) << 2 | (L[:, :, 2] >> 4) << 4 | (L[:, :, 3] >> 4) << 6
+    raw = np.concatenate([ql.reshape(-1, 128), qh.reshape(-1, 64), sci.view(np.uint8),
+                          d.view(np.uint8).reshape(-1, 2)], 1)
+    return raw.tobytes(), (step * q.astype(np.float32)).reshape(x.shape)
+
+
+QUANT = {Q4_0: q4_0, Q4_K: q4_k, Q6_K: q6_k}
+
+
+def quant_bytes(arr, gtype):
+    if gtype in QUANT:
+        return QUANT[gtype](np.asarray(arr, np.float32))[0]
+    return _plain_bytes(arr, gtype)
+
+
 def want_values(arr, gtype):
+    if gtype in QUANT:
+        return QUANT[gtype](arr)[1]
     if gtype == GGMLType.F32:
         return arr.astype(np.float32)
     if gtype == GGMLType.F16:
@@ -84,6 +149,11 @@ def main(out):
         ("blk.0.ffn_up.weight", (ff, d), GGMLType.BF16),
         ("blk.0.ffn_down.weight", (d, ff), GGMLType.Q8_0),
     ]
+    # extra tensors of the types gguf_write.py has no quantizer for, packed
+    # here with numpy as ggml describes them (model_open keeps extra tensors)
+    gguf_write.GGML_TYPE_SIZE.update({Q4_0: (32, 18), Q4_K: (256, 144), Q6_K: (256, 210)})
+    gguf_write.tensor_bytes = quant_bytes
+    specs += [("extra.q4_0", (3, 64), Q4_0), ("extra.q4_k", (3, 512), Q4_K), ("extra.q6_k", (3, 512), Q6_K)]
     names = []
     for name, shape, gtype in specs:
         arr = (rng.standard_normal(shape) * 0.7).astype(np.float32)
@@ -108,7 +178,7 @@ PYEOF
         t_check "info on a gguf_write.py file" test $? -eq 0
         for kv in "architecture: llada" "layers: 1" "d_model: 32" "heads: 4" "kv_heads: 2" "head_dim: 8" \
                   "d_ff: 64" "vocab_size: 288" "context_length: 128" "rope_interleaved: 1" "causal: 0" \
-                  "tied_output: 1" "mask_id: 258" "bos_id: 257" "eos_id: 256" "chat_template: none" "tensors: 11"; do
+                  "tied_output: 1" "mask_id: 258" "bos_id: 257" "eos_id: 256" "chat_template: none" "tensors: 14"; do
             if grep -qx "$kv" <<< "$info"; then t_ok "info: $kv"; else t_fail "info: $kv" "$(grep "^${kv%%:*}:" <<< "$info")"; fi
         done
         while read -r name; do
@@ -119,7 +189,8 @@ PYEOF
         [ -x bin/dllm-cli-asan ] && CUTCLI=bin/dllm-cli-asan
         size=$(stat -c %s "$OUT/py-llada.gguf")
         bad=0 n=0
-        for cut in 0 3 4 8 16 23 24 40 100 500 1000 2000 4000 $((size / 2)) $((size - 64)) $((size - 1)); do
+        # cuts inside the data (the file's last 20 bytes are padding after the last tensor)
+        for cut in 0 3 4 8 16 23 24 40 100 500 1000 2000 4000 $((size / 2)) $((size - 64)) $((size - 40)); do
             [ "$cut" -lt "$size" ] || continue
             head -c "$cut" "$OUT/py-llada.gguf" > "$OUT/cut.gguf"
             err=$($CUTCLI info --model "$OUT/cut.gguf" 2>&1 >/dev/null); rc=$?
