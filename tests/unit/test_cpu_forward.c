@@ -498,7 +498,7 @@ void test_cpu_bad_input(void)
     tm_free(&tm);
 }
 
-/* The fast F16/BF16 conversions give the same bits as tensor_rows_f32. */
+/* The fast F16/BF16/Q8_0 conversions give the same bits as tensor_rows_f32. */
 void test_cpu_dequant_fast_paths(void)
 {
     static uint16_t h[65536 + 3];
@@ -519,6 +519,17 @@ void test_cpu_dequant_fast_paths(void)
         t.nbytes -= 1;
         CHECK(cpu_rows_f32(&t, 0, 64, a) != 0);
     }
+    /* Q8_0: rows of 256 = 8 blocks of 34 bytes; scales kept finite */
+    static uint8_t q[40 * 8 * 34 + 1];
+    for (int i = 0; i < (int)sizeof q; i++)
+        q[i] = (uint8_t)(i * 77u + 3);
+    for (int blk = 0; blk < 40 * 8; blk++)
+        q[1 + blk * 34 + 1] &= 0x3b; /* f16 exponent below 31: no inf/nan scales */
+    struct tensor t8 = {"q", DT_Q8_0, 2, {256, 40, 1, 1}, q + 1, 40 * 8 * 34};
+    CHECK(cpu_rows_f32(&t8, 2, 37, a) == 0);
+    CHECK(tensor_rows_f32(&t8, 2, 37, b) == 0);
+    CHECK(memcmp(a, b, sizeof(float) * 256 * 37) == 0);
+    CHECK(cpu_rows_f32(&t8, 39, 2, a) != 0);
     free(a);
     free(b);
 }
