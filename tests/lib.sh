@@ -31,11 +31,12 @@ t_start_server() {
     done
     return 1
 }
-# t_stop_server: SIGTERM, wait; prints the exit status.
+# t_stop_server: SIGTERM, wait; the exit status lands in T_SERVER_STATUS.
+# (Not for $(...): a subshell cannot wait for the server it did not start.)
 t_stop_server() {
     kill -TERM "$T_SERVER_PID" 2>/dev/null
     wait "$T_SERVER_PID"
-    echo $?
+    T_SERVER_STATUS=$?
 }
 # Resident memory of a process in KiB.
 t_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }

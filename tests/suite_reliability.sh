@@ -42,7 +42,7 @@ grep '^stats' "$out/load1.log" "$out/load2.log" | sed 's/^/    /'
 node tests/reliability/abuse.mjs "$port" load 4 16 > "$out/term.log" 2>&1 &
 client=$!
 sleep 2
-status=$(t_stop_server)
+t_stop_server; status=$T_SERVER_STATUS
 wait "$client"
 if [ "$status" = 0 ]; then t_ok "SIGTERM during load: exit status 0"; else t_fail "SIGTERM during load" "exit status $status"; fi
 
@@ -53,7 +53,7 @@ port=$(t_free_port)
 if t_start_server "$srv" "$port" "$out/server-asan.log" --model "$T_MODEL" --max-body-bytes 1048576 --log-requests false; then
     node tests/reliability/abuse.mjs "$port" faults "$secs" "$conc" > "$out/faults.log" 2>&1; tally "$out/faults.log"
     node tests/reliability/abuse.mjs "$port" hostile > "$out/hostile.log" 2>&1; tally "$out/hostile.log"
-    status=$(t_stop_server)
+    t_stop_server; status=$T_SERVER_STATUS
     if [ "$status" = 0 ]; then t_ok "$srv: exit status 0 after faults"; else t_fail "$srv: exit status 0 after faults" "$status"; fi
     if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$out/server-asan.log"; then
         t_fail "$srv: no sanitizer reports" "$(grep -m3 -E 'ERROR|runtime error' "$out/server-asan.log")"

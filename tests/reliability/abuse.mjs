@@ -105,7 +105,7 @@ async function faults() {
   const slow = [];
   for (let i = 0; i < 8; i++) {
     const s = await rawSocket();
-    const body = JSON.stringify({ prompt: 'slow reader', max_tokens: 64, stream: true, frames: true });
+    const body = JSON.stringify({ prompt: 'slow reader', max_tokens: 16, steps: 16, block_length: 16, stream: true, frames: true });
     s.write(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
     s.pause();
     slow.push(s);
@@ -121,7 +121,7 @@ async function faults() {
   }
   await sleep(500);
   // The server still answers promptly while all of the above hang on.
-  const r = await request('POST', '/v1/completions', { prompt: 'Still serving', max_tokens: 4 }, { timeoutMs: 60000 });
+  const r = await request('POST', '/v1/completions', { prompt: 'Still serving', max_tokens: 4, steps: 4, block_length: 4 }, { timeoutMs: 120000 });
   if (isComplete(r, false)) ok(`faults: serves while ${slow.length} slow readers and ${loris.length} slowloris clients hang, after ${n} vanished clients`);
   else fail('faults: still serving', `${r.status} ${r.error || ''} ${String(r.body || '').slice(0, 200)}`);
   for (const s of [...slow, ...loris]) s.destroy();
