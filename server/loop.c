@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@ static void on_mhd_timer(uv_timer_t *t);
 void server_mhd_kick(struct server *s)
 {
     if (!s->mhd) return;
+    /* A connection resumed since the last call is only taken back into
+     * MHD's set by one run and served by the next. */
     MHD_run(s->mhd);
     MHD_UNSIGNED_LONG_LONG to;
     if (MHD_get_timeout(s->mhd, &to) == MHD_YES) uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
@@ -47,6 +50,19 @@ static void on_mhd_poll(uv_poll_t *p, int status, int events)
 }
 
 static void close_all(struct server *s);
+
+/* Small SSE writes must leave at once: without TCP_NODELAY, Nagle's rule
+ * and the peer's delayed ACK hold an event back for up to 200 ms. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    (void)socket_context;
+    if (code != MHD_CONNECTION_NOTIFY_STARTED) return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int one = 1;
+    if (ci) setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
 
 /* Ends the loop once shutdown was asked and no request is left. */
 static void maybe_stop(struct server *s)
@@ -166,6 +182,7 @@ int server_run(const struct config *cfg)
     s->mhd = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, http_access, s,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                               MHD_OPTION_NOTIFY_COMPLETED, http_completed, s,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                               /* idle or slow clients (slowloris) lose their socket */
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
