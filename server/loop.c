@@ -29,8 +29,6 @@ static void on_mhd_timer(uv_timer_t *t);
 void server_mhd_kick(struct server *s)
 {
     if (!s->mhd) return;
-    /* A connection resumed since the last call is only taken back into
-     * MHD's set by one run and served by the next. */
     MHD_run(s->mhd);
     MHD_UNSIGNED_LONG_LONG to;
     if (MHD_get_timeout(s->mhd, &to) == MHD_YES) uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
