@@ -106,7 +106,8 @@ static int word_cb(void *ctx, const char *s, size_t a, size_t b)
     }
     int first = e->out->n;
     int rc = e->t->kind == TOK_WORDPIECE ? tok_wordpiece_word(e->t, w, n, e->out) : tok_bpe_word(e->t, w, n, e->out);
-    if (rc == 0 && n <= WC_MAX_WORD) wc_add(&e->cache, w, n, h, e->out->v + first, e->out->n - first);
+    if (rc == 0 && n <= WC_MAX_WORD)
+        wc_add(&e->cache, w, n, h, e->out->n > first ? e->out->v + first : NULL, e->out->n - first);
     return rc;
 }
 
