@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 # a folder of its own per run: suites of several checkouts' users may overlap
 mkdir -p tests/out
 OUT=$(mktemp -d tests/out/ref.XXXXXX)
-CLI=bin/dllm-cli
+# a copy of the CLI: others relinking bin/ mid-run must not break the run
+CLI=$OUT/dllm-cli
+cp "${DLLM_CLI:-bin/dllm-cli}" "$CLI"
 if ! $PY -c 'import torch, numpy' 2>/dev/null; then
     t_skip "reference models" "$PY has no torch/numpy"
 else
