@@ -95,6 +95,7 @@ int cuda_gemm_peak(int n, int iters, double *tflops, char *err, size_t errlen);
 
 #ifdef __CUDACC__
 /* ------------------------------------------- private to the .cu files of engine/cuda */
+#include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -103,6 +104,90 @@ extern "C" {
 }
 
 typedef __nv_bfloat16 bf16;
+
+#define CUDA_RESERVE_BYTES ((size_t)256 << 20) /* CUDA context, cuBLAS workspace */
+#define CUDA_MAX_GRAPHS 8                      /* forward shapes kept as graphs */
+
+struct cu_layer {
+    bf16 *wqkv;  /* [q + k + v][d_model] */
+    bf16 *wo;    /* [d_model][q] */
+    bf16 *wff1;  /* Llama: [gate ; up][d_model]; BERT: up [d_ff][d_model] */
+    bf16 *wdown; /* [d_model][d_ff] */
+    float *bqkv, *bo, *b_up, *b_down; /* NULL when absent */
+    float *norm1, *norm1_b, *norm2, *norm2_b;
+};
+
+struct cu_chunk {
+    int job0, n_jobs;  /* jobs of this output-head product */
+    int g0, n_g;       /* hidden-state rows it gathers */
+};
+
+/* The forward of one batch shape, captured once and replayed: kernel
+ * arguments are baked in, so the key is everything they depend on: the
+ * packed token count, rows, longest canvas, and the buffers' generation. */
+struct cu_graph {
+    int T, n_rows, max_len;
+    unsigned gen;
+    cudaGraphExec_t exec;
+};
+
+struct cu_ctx {
+    const struct model *m;
+    struct model_config cfg;
+    int bert, roberta;
+    int D, F, V, nq, nk, hd, qdim, kvdim, nqkv, ff1;
+    cudaStream_t st;
+    cublasHandle_t blas;
+    cublasStatus_t blas_status; /* first failure since the last check */
+    cudaEvent_t ev0, ev1;
+    float last_ms;
+
+    bf16 *tok, *out_w, *pos_tab, *type0, *mlm_dense;
+    int n_pos;
+    float *embd_norm, *embd_norm_b, *out_norm, *out_bias, *mlm_dense_b, *mlm_norm, *mlm_norm_b;
+    struct cu_layer *layers;
+    void **allocs; /* every weight buffer, for freeing */
+    int n_allocs;
+    size_t weights_bytes;
+
+    /* activations for cap_tokens tokens */
+    int cap_tokens;
+    float *h, *qkv, *ff, *rope_cs, *rope_sn;
+    bf16 *xb, *q, *k, *v, *att, *act;
+    /* output head, CUDA_HEAD_CHUNK rows */
+    bf16 *xg;
+    float *hg, *logits;
+    size_t workspace_bytes;
+
+    /* per-call inputs (pinned host, and their device copy) and outputs */
+    void *stage_host, *stage_dev;
+    size_t stage_cap;
+    struct denoise_pos *out_host, *out_dev;
+    int out_cap;
+    struct cu_chunk *chunks;
+    int chunk_cap;
+
+    void *blas_ws;
+    struct cu_graph graphs[CUDA_MAX_GRAPHS];
+    int n_graphs, next_graph;
+    unsigned gen;   /* bumped when a buffer a graph points into moves */
+    int use_graphs;
+};
+
+/* cuda_weights.cu */
+int cu_load_weights(struct cu_ctx *c, char *err, size_t errlen);
+/* Device bytes the weights will take (an upper bound: every tensor). */
+size_t cu_weights_estimate(const struct model *m);
+
+/* cuda_memory.cu */
+/* 0 on cudaSuccess; else -1 with "cuda: what: reason" in err. */
+int cu_fail(cudaError_t e, const char *what, char *err, size_t errlen);
+size_t cu_workspace_bytes(const struct cu_ctx *c, size_t tokens);
+void cu_workspace_free(struct cu_ctx *c);
+/* Activations for at least `tokens` tokens (bumps c->gen when they move). */
+int cu_workspace_reserve(struct cu_ctx *c, int tokens, char *err, size_t errlen);
+/* Staging for `bytes` of inputs, n_out outputs and n_chunks head chunks. */
+int cu_stage_reserve(struct cu_ctx *c, size_t bytes, int n_out, int n_chunks, char *err, size_t errlen);
 
 /* One canvas of the packed batch, as the attention kernel sees it. */
 struct cuda_row {

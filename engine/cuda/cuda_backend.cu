@@ -6,451 +6,13 @@
 #include "engine/cuda/cuda.h"
 #include "engine/cuda/cuda_math.h"
 
-#include <cublas_v2.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MIB (1024.0 * 1024.0)
 #define MIN_WORKSPACE_TOKENS 512
-#define RESERVE_BYTES ((size_t)256 << 20) /* CUDA context, cuBLAS workspace */
-#define BLAS_WORKSPACE ((size_t)32 << 20)  /* cuBLAS's advice for Hopper */
-#define MAX_GRAPHS 8                       /* forward shapes kept as graphs */
-
-struct cu_layer {
-    bf16 *wqkv;  /* [q + k + v][d_model] */
-    bf16 *wo;    /* [d_model][q] */
-    bf16 *wff1;  /* Llama: [gate ; up][d_model]; BERT: up [d_ff][d_model] */
-    bf16 *wdown; /* [d_model][d_ff] */
-    float *bqkv, *bo, *b_up, *b_down; /* NULL when absent */
-    float *norm1, *norm1_b, *norm2, *norm2_b;
-};
-
-struct cu_chunk {
-    int job0, n_jobs;  /* jobs of this output-head product */
-    int g0, n_g;       /* hidden-state rows it gathers */
-};
-
-/* The forward of one batch shape, captured once and replayed: kernel
- * arguments are baked in, so the key is everything they depend on: the
- * packed token count, rows, longest canvas, and the buffers' generation. */
-struct cu_graph {
-    int T, n_rows, max_len;
-    unsigned gen;
-    cudaGraphExec_t exec;
-};
-
-struct cu_ctx {
-    const struct model *m;
-    struct model_config cfg;
-    int bert, roberta;
-    int D, F, V, nq, nk, hd, qdim, kvdim, nqkv, ff1;
-    cudaStream_t st;
-    cublasHandle_t blas;
-    cublasStatus_t blas_status; /* first failure since the last check */
-    cudaEvent_t ev0, ev1;
-    float last_ms;
-
-    bf16 *tok, *out_w, *pos_tab, *type0, *mlm_dense;
-    int n_pos;
-    float *embd_norm, *embd_norm_b, *out_norm, *out_bias, *mlm_dense_b, *mlm_norm, *mlm_norm_b;
-    struct cu_layer *layers;
-    void **allocs; /* every weight buffer, for freeing */
-    int n_allocs;
-    size_t weights_bytes;
-
-    /* activations for cap_tokens tokens */
-    int cap_tokens;
-    float *h, *qkv, *ff, *rope_cs, *rope_sn;
-    bf16 *xb, *q, *k, *v, *att, *act;
-    /* output head, CUDA_HEAD_CHUNK rows */
-    bf16 *xg;
-    float *hg, *logits;
-    size_t workspace_bytes;
-
-    /* per-call inputs (pinned host, and their device copy) and outputs */
-    void *stage_host, *stage_dev;
-    size_t stage_cap;
-    struct denoise_pos *out_host, *out_dev;
-    int out_cap;
-    struct cu_chunk *chunks;
-    int chunk_cap;
-
-    void *blas_ws;
-    struct cu_graph graphs[MAX_GRAPHS];
-    int n_graphs, next_graph;
-    unsigned gen;   /* bumped when a buffer a graph points into moves */
-    int use_graphs;
-};
-
-static int cuda_fail(cudaError_t e, const char *what, char *err, size_t errlen)
-{
-    if (e == cudaSuccess)
-        return 0;
-    snprintf(err, errlen, "cuda: %s: %s", what, cudaGetErrorString(e));
-    return -1;
-}
-
-/* ------------------------------------------------------------ weights */
-
-static const struct tensor *find(const struct model *m, const char *name)
-{
-    for (int i = 0; i < m->n_tensors; i++)
-        if (strcmp(m->tensors[i].name, name) == 0)
-            return &m->tensors[i];
-    return NULL;
-}
-
-static int shape_is(const struct tensor *t, int64_t cols, int64_t rows)
-{
-    return t->ne[0] == cols && t->ne[1] == rows && t->ne[2] == 1 && t->ne[3] == 1;
-}
-
-static void *dev_alloc(struct cu_ctx *c, size_t bytes, char *err, size_t errlen)
-{
-    void *p = NULL;
-    void **list = (void **)realloc(c->allocs, sizeof(void *) * (size_t)(c->n_allocs + 1));
-    if (!list) {
-        snprintf(err, errlen, "cuda: out of host memory");
-        return NULL;
-    }
-    c->allocs = list;
-    if (cuda_fail(cudaMalloc(&p, bytes ? bytes : 1), "cudaMalloc of weights", err, errlen))
-        return NULL;
-    c->allocs[c->n_allocs++] = p;
-    c->weights_bytes += bytes;
-    return p;
-}
-
-/* Stacks tensors [rows_i][cols] into one BF16 matrix on the device. BF16
- * tensors are copied as stored; any other type goes through
- * tensor_rows_f32 and is rounded to BF16 here, a slab of rows at a time. */
-static bf16 *upload_mats(struct cu_ctx *c, const char *const *names, const int *rows, int n, int cols, char *err,
-                         size_t errlen)
-{
-    size_t total = 0;
-    const struct tensor *ts[4];
-    for (int i = 0; i < n; i++) {
-        ts[i] = find(c->m, names[i]);
-        if (!ts[i] || !shape_is(ts[i], cols, rows[i])) {
-            snprintf(err, errlen, "cuda: tensor %s missing or not [%d, %d]", names[i], rows[i], cols);
-            return NULL;
-        }
-        total += (size_t)rows[i] * (size_t)cols;
-    }
-    bf16 *dst = (bf16 *)dev_alloc(c, total * sizeof(bf16), err, errlen);
-    if (!dst)
-        return NULL;
-    int slab = (int)((size_t)(1 << 22) / (size_t)cols);
-    if (slab < 1)
-        slab = 1;
-    float *f = (float *)malloc(sizeof(float) * (size_t)slab * (size_t)cols);
-    uint16_t *hb = NULL;
-    if (!f || cuda_fail(cudaMallocHost((void **)&hb, sizeof(uint16_t) * (size_t)slab * (size_t)cols),
-                        "cudaMallocHost", err, errlen)) {
-        if (!f)
-            snprintf(err, errlen, "cuda: out of host memory");
-        free(f);
-        return NULL;
-    }
-    int rc = 0;
-    size_t at = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
-        const struct tensor *t = ts[i];
-        for (int r0 = 0; r0 < rows[i] && rc == 0; r0 += slab) {
-            int nr = rows[i] - r0 < slab ? rows[i] - r0 : slab;
-            size_t ne = (size_t)nr * (size_t)cols;
-            if (t->type == DT_BF16) {
-                if (t->nbytes < (size_t)rows[i] * (size_t)cols * 2) {
-                    snprintf(err, errlen, "cuda: tensor %s is shorter than its shape", t->name);
-                    rc = -1;
-                    break;
-                }
-                memcpy(hb, (const uint16_t *)t->data + (size_t)r0 * (size_t)cols, ne * 2);
-            } else {
-                if (tensor_rows_f32(t, r0, nr, f) != 0) {
-                    snprintf(err, errlen, "cuda: tensor %s (%s) does not convert to f32", t->name,
-                             dtype_name(t->type));
-                    rc = -1;
-                    break;
-                }
-                for (size_t e = 0; e < ne; e++)
-                    hb[e] = dllm_f32_to_bf16(f[e]);
-            }
-            rc = cuda_fail(cudaMemcpy(dst + at, hb, ne * 2, cudaMemcpyHostToDevice), "upload", err, errlen);
-            at += ne;
-        }
-    }
-    free(f);
-    cudaFreeHost(hb);
-    return rc ? NULL : dst;
-}
-
-static bf16 *upload_mat(struct cu_ctx *c, const char *name, int rows, int cols, char *err, size_t errlen)
-{
-    return upload_mats(c, &name, &rows, 1, cols, err, errlen);
-}
-
-/* f32 vectors (norms, biases), concatenated; NULL without error when every
- * one is absent and !required. */
-static float *upload_vecs(struct cu_ctx *c, const char *const *names, const int *lens, int n, int required,
-                          char *err, size_t errlen)
-{
-    const struct tensor *ts[3];
-    int present = 0;
-    size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        ts[i] = find(c->m, names[i]);
-        present += ts[i] != NULL;
-        if (ts[i] && !shape_is(ts[i], lens[i], 1)) {
-            snprintf(err, errlen, "cuda: tensor %s is not [%d]", names[i], lens[i]);
-            return NULL;
-        }
-        total += (size_t)lens[i];
-    }
-    if (present == 0 && !required)
-        return NULL;
-    for (int i = 0; i < n; i++)
-        if (!ts[i]) {
-            snprintf(err, errlen, "cuda: tensor %s missing", names[i]);
-            return NULL;
-        }
-    float *hv = (float *)malloc(sizeof(float) * total);
-    if (!hv) {
-        snprintf(err, errlen, "cuda: out of host memory");
-        return NULL;
-    }
-    size_t at = 0;
-    for (int i = 0; i < n; i++) {
-        if (tensor_rows_f32(ts[i], 0, 1, hv + at) != 0) {
-            snprintf(err, errlen, "cuda: tensor %s (%s) does not convert to f32", names[i], dtype_name(ts[i]->type));
-            free(hv);
-            return NULL;
-        }
-        at += (size_t)lens[i];
-    }
-    float *d = (float *)dev_alloc(c, sizeof(float) * total, err, errlen);
-    if (d && cuda_fail(cudaMemcpy(d, hv, sizeof(float) * total, cudaMemcpyHostToDevice), "upload", err, errlen))
-        d = NULL;
-    free(hv);
-    return d;
-}
-
-static float *upload_vec(struct cu_ctx *c, const char *name, int len, int required, char *err, size_t errlen)
-{
-    return upload_vecs(c, &name, &len, 1, required, err, errlen);
-}
-
-#define LNAME(buf, l, suffix) (snprintf(buf, sizeof buf, "blk.%d.%s", l, suffix), buf)
-
-static int load_layer(struct cu_ctx *c, int l, struct cu_layer *L, char *err, size_t errlen)
-{
-    char a[96], b[96], d[96];
-    const char *qkv[3] = {LNAME(a, l, "attn_q.weight"), LNAME(b, l, "attn_k.weight"), LNAME(d, l, "attn_v.weight")};
-    int qkv_rows[3] = {c->qdim, c->kvdim, c->kvdim};
-    if (!(L->wqkv = upload_mats(c, qkv, qkv_rows, 3, c->D, err, errlen)))
-        return -1;
-    const char *qkvb[3] = {LNAME(a, l, "attn_q.bias"), LNAME(b, l, "attn_k.bias"), LNAME(d, l, "attn_v.bias")};
-    L->bqkv = upload_vecs(c, qkvb, qkv_rows, 3, c->bert, err, errlen);
-    if (!L->bqkv && (c->bert || find(c->m, qkvb[0]) || find(c->m, qkvb[1]) || find(c->m, qkvb[2])))
-        return -1;
-    if (!(L->wo = upload_mat(c, LNAME(a, l, "attn_output.weight"), c->D, c->qdim, err, errlen)) ||
-        !(L->wdown = upload_mat(c, LNAME(a, l, "ffn_down.weight"), c->D, c->F, err, errlen)))
-        return -1;
-    if (c->bert) {
-        if (!(L->wff1 = upload_mat(c, LNAME(a, l, "ffn_up.weight"), c->F, c->D, err, errlen)) ||
-            !(L->bo = upload_vec(c, LNAME(a, l, "attn_output.bias"), c->D, 1, err, errlen)) ||
-            !(L->norm1 = upload_vec(c, LNAME(a, l, "attn_output_norm.weight"), c->D, 1, err, errlen)) ||
-            !(L->norm1_b = upload_vec(c, LNAME(a, l, "attn_output_norm.bias"), c->D, 1, err, errlen)) ||
-            !(L->b_up = upload_vec(c, LNAME(a, l, "ffn_up.bias"), c->F, 1, err, errlen)) ||
-            !(L->b_down = upload_vec(c, LNAME(a, l, "ffn_down.bias"), c->D, 1, err, errlen)) ||
-            !(L->norm2 = upload_vec(c, LNAME(a, l, "layer_output_norm.weight"), c->D, 1, err, errlen)) ||
-            !(L->norm2_b = upload_vec(c, LNAME(a, l, "layer_output_norm.bias"), c->D, 1, err, errlen)))
-            return -1;
-        return 0;
-    }
-    const char *ff[2] = {LNAME(a, l, "ffn_gate.weight"), LNAME(b, l, "ffn_up.weight")};
-    int ff_rows[2] = {c->F, c->F};
-    if (!(L->wff1 = upload_mats(c, ff, ff_rows, 2, c->D, err, errlen)) ||
-        !(L->norm1 = upload_vec(c, LNAME(a, l, "attn_norm.weight"), c->D, 1, err, errlen)) ||
-        !(L->norm2 = upload_vec(c, LNAME(a, l, "ffn_norm.weight"), c->D, 1, err, errlen)))
-        return -1;
-    return 0;
-}
-
-static int load_weights(struct cu_ctx *c, char *err, size_t errlen)
-{
-    if (!(c->tok = upload_mat(c, "token_embd.weight", c->V, c->D, err, errlen)))
-        return -1;
-    c->out_w = c->tok;
-    if (find(c->m, "output.weight") && !(c->out_w = upload_mat(c, "output.weight", c->V, c->D, err, errlen)))
-        return -1;
-    if (c->bert) {
-        const struct tensor *pe = find(c->m, "position_embd.weight");
-        if (!pe || pe->ne[0] != c->D || pe->ne[1] < 1 || pe->ne[1] > (1 << 20)) {
-            snprintf(err, errlen, "cuda: position_embd.weight missing or not [%d, n]", c->D);
-            return -1;
-        }
-        c->n_pos = (int)pe->ne[1];
-        if (!(c->pos_tab = upload_mat(c, "position_embd.weight", c->n_pos, c->D, err, errlen)))
-            return -1;
-        const struct tensor *tt = find(c->m, "token_types.weight");
-        if (tt) {
-            if (tt->ne[0] != c->D || tt->ne[1] < 1) {
-                snprintf(err, errlen, "cuda: token_types.weight is not [%d, n]", c->D);
-                return -1;
-            }
-            /* row 0 only: every token is of type 0 */
-            const char *name = "token_types.weight";
-            int rows = (int)tt->ne[1];
-            if (!(c->type0 = upload_mats(c, &name, &rows, 1, c->D, err, errlen)))
-                return -1;
-        }
-        if (!(c->embd_norm = upload_vec(c, "token_embd_norm.weight", c->D, 1, err, errlen)) ||
-            !(c->embd_norm_b = upload_vec(c, "token_embd_norm.bias", c->D, 1, err, errlen)) ||
-            !(c->mlm_dense = upload_mat(c, "mlm.dense.weight", c->D, c->D, err, errlen)) ||
-            !(c->mlm_dense_b = upload_vec(c, "mlm.dense.bias", c->D, 1, err, errlen)) ||
-            !(c->mlm_norm = upload_vec(c, "mlm.norm.weight", c->D, 1, err, errlen)) ||
-            !(c->mlm_norm_b = upload_vec(c, "mlm.norm.bias", c->D, 1, err, errlen)))
-            return -1;
-        c->out_bias = upload_vec(c, "output.bias", c->V, 0, err, errlen);
-        if (!c->out_bias && find(c->m, "output.bias"))
-            return -1;
-    } else if (!(c->out_norm = upload_vec(c, "output_norm.weight", c->D, 1, err, errlen))) {
-        return -1;
-    }
-    c->layers = (struct cu_layer *)calloc((size_t)c->cfg.n_layers, sizeof(struct cu_layer));
-    if (!c->layers) {
-        snprintf(err, errlen, "cuda: out of host memory");
-        return -1;
-    }
-    for (int l = 0; l < c->cfg.n_layers; l++)
-        if (load_layer(c, l, &c->layers[l], err, errlen))
-            return -1;
-    return 0;
-}
-
-/* What the weights will take: every matrix as BF16, every vector as f32
- * (tensors the forward never reads are counted too: an upper bound). */
-static size_t weights_estimate(const struct model *m)
-{
-    size_t total = 0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const struct tensor *t = &m->tensors[i];
-        size_t n = (size_t)t->ne[0] * (size_t)t->ne[1] * (size_t)t->ne[2] * (size_t)t->ne[3];
-        total += n * (t->ne[1] > 1 ? 2 : 4);
-    }
-    return total;
-}
-
-/* ---------------------------------------------------------- workspace */
-
-static size_t workspace_bytes(const struct cu_ctx *c, size_t tokens)
-{
-    size_t per_token = 4 * (size_t)c->D + 2 * (size_t)c->D + 4 * (size_t)c->nqkv + 2 * (size_t)c->qdim +
-                       4 * (size_t)c->kvdim + 2 * (size_t)c->qdim + 4 * (size_t)c->ff1 + 2 * (size_t)c->F +
-                       4 * (size_t)c->cfg.rope_dim;
-    size_t head = (size_t)CUDA_HEAD_CHUNK * (2 * (size_t)c->D + 4 * (size_t)c->D + 4 * (size_t)c->V);
-    return per_token * tokens + head + 16 * 64;
-}
-
-static void workspace_free(struct cu_ctx *c)
-{
-    void *bufs[] = {c->h, c->qkv, c->ff, c->rope_cs, c->rope_sn, c->xb, c->q, c->k, c->v, c->att, c->act,
-                    c->xg, c->hg, c->logits};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        cudaFree(bufs[i]);
-    c->h = c->qkv = c->ff = c->rope_cs = c->rope_sn = c->hg = c->logits = NULL;
-    c->xb = c->q = c->k = c->v = c->att = c->act = c->xg = NULL;
-    c->cap_tokens = 0;
-    c->workspace_bytes = 0;
-    c->gen++;
-}
-
-static int ws_alloc(void **p, size_t bytes)
-{
-    return cudaMalloc(p, bytes ? bytes : 1) == cudaSuccess ? 0 : -1;
-}
-
-/* Activations for `tokens` tokens; refuses (with the figures) what would not
- * fit in the free device memory instead of failing halfway. */
-static int workspace_reserve(struct cu_ctx *c, int tokens, char *err, size_t errlen)
-{
-    if (tokens <= c->cap_tokens)
-        return 0;
-    if (tokens < (1 << 30) - 1024) /* grow in steps, not token by token */
-        tokens = (tokens + 1023) / 1024 * 1024;
-    int old = c->cap_tokens;
-    workspace_free(c);
-    size_t need = workspace_bytes(c, (size_t)tokens), fr = 0, tot = 0;
-    cudaMemGetInfo(&fr, &tot);
-    size_t T = (size_t)tokens, C = CUDA_HEAD_CHUNK;
-    int bad = need + RESERVE_BYTES / 4 > fr;
-    bad = bad || ws_alloc((void **)&c->h, 4 * T * c->D) || ws_alloc((void **)&c->qkv, 4 * T * c->nqkv) ||
-          ws_alloc((void **)&c->ff, 4 * T * c->ff1) || ws_alloc((void **)&c->rope_cs, 2 * T * c->cfg.rope_dim) ||
-          ws_alloc((void **)&c->rope_sn, 2 * T * c->cfg.rope_dim) || ws_alloc((void **)&c->xb, 2 * T * c->D) ||
-          ws_alloc((void **)&c->q, 2 * T * c->qdim) || ws_alloc((void **)&c->k, 2 * T * c->kvdim) ||
-          ws_alloc((void **)&c->v, 2 * T * c->kvdim) || ws_alloc((void **)&c->att, 2 * T * c->qdim) ||
-          ws_alloc((void **)&c->act, 2 * T * c->F) || ws_alloc((void **)&c->xg, 2 * C * c->D) ||
-          ws_alloc((void **)&c->hg, 4 * C * c->D) || ws_alloc((void **)&c->logits, 4 * C * c->V);
-    if (bad) {
-        cudaGetLastError(); /* clear a failed cudaMalloc */
-        workspace_free(c);
-        snprintf(err, errlen,
-                 "cuda: a forward of %d tokens needs %.0f MiB of workspace; the GPU has %.0f MiB free of %.0f "
-                 "(weights %.0f MiB)",
-                 tokens, need / MIB, fr / MIB, tot / MIB, c->weights_bytes / MIB);
-        if (old > 0) {
-            char e2[64];
-            workspace_reserve(c, old, e2, sizeof e2);
-        }
-        return -1;
-    }
-    c->cap_tokens = tokens;
-    c->workspace_bytes = need;
-    return 0;
-}
-
-/* Pinned staging of one call's inputs, its device copy, and the outputs. */
-static int stage_reserve(struct cu_ctx *c, size_t bytes, int n_out, int n_chunks, char *err, size_t errlen)
-{
-    if (bytes > c->stage_cap) {
-        cudaFreeHost(c->stage_host);
-        cudaFree(c->stage_dev);
-        c->stage_host = c->stage_dev = NULL;
-        c->stage_cap = 0;
-        c->gen++;
-        size_t cap = bytes * 2;
-        if (cuda_fail(cudaMallocHost(&c->stage_host, cap), "cudaMallocHost", err, errlen) ||
-            cuda_fail(cudaMalloc(&c->stage_dev, cap), "cudaMalloc", err, errlen))
-            return -1;
-        c->stage_cap = cap;
-    }
-    if (n_out > c->out_cap) {
-        cudaFreeHost(c->out_host);
-        cudaFree(c->out_dev);
-        c->out_host = c->out_dev = NULL;
-        c->out_cap = 0;
-        int cap = n_out * 2;
-        if (cuda_fail(cudaMallocHost((void **)&c->out_host, sizeof(struct denoise_pos) * (size_t)cap),
-                      "cudaMallocHost", err, errlen) ||
-            cuda_fail(cudaMalloc((void **)&c->out_dev, sizeof(struct denoise_pos) * (size_t)cap), "cudaMalloc", err,
-                      errlen))
-            return -1;
-        c->out_cap = cap;
-    }
-    if (n_chunks > c->chunk_cap) {
-        struct cu_chunk *ch = (struct cu_chunk *)realloc(c->chunks, sizeof(struct cu_chunk) * (size_t)n_chunks);
-        if (!ch) {
-            snprintf(err, errlen, "cuda: out of host memory");
-            return -1;
-        }
-        c->chunks = ch;
-        c->chunk_cap = n_chunks;
-    }
-    return 0;
-}
+#define BLAS_WORKSPACE ((size_t)32 << 20) /* cuBLAS's advice for Hopper */
 
 /* ----------------------------------------------------------------- free */
 
@@ -463,7 +25,7 @@ static void cuda_free_ctx(void *ctx)
         cudaStreamSynchronize(c->st);
     for (int i = 0; i < c->n_graphs; i++)
         cudaGraphExecDestroy(c->graphs[i].exec);
-    workspace_free(c);
+    cu_workspace_free(c);
     for (int i = 0; i < c->n_allocs; i++)
         cudaFree(c->allocs[i]);
     free(c->allocs);
@@ -537,27 +99,27 @@ static void *cuda_load(const struct model *m, int threads, char *err, size_t err
         return NULL;
     }
 
-    size_t need_w = weights_estimate(m);
+    size_t need_w = cu_weights_estimate(m);
     int tokens = cfg->max_seq > MIN_WORKSPACE_TOKENS ? cfg->max_seq : MIN_WORKSPACE_TOKENS;
     if (tokens > 8192)
         tokens = 8192;
-    size_t need_ws = workspace_bytes(c, (size_t)tokens), fr = 0, tot = 0;
-    if (cuda_fail(cudaMemGetInfo(&fr, &tot), "cudaMemGetInfo", err, errlen)) {
+    size_t need_ws = cu_workspace_bytes(c, (size_t)tokens), fr = 0, tot = 0;
+    if (cu_fail(cudaMemGetInfo(&fr, &tot), "cudaMemGetInfo", err, errlen)) {
         cuda_free_ctx(c);
         return NULL;
     }
-    if (need_w + need_ws + RESERVE_BYTES > fr) {
+    if (need_w + need_ws + CUDA_RESERVE_BYTES > fr) {
         snprintf(err, errlen,
                  "cuda: %s needs %.0f MiB of BF16 weights + %.0f MiB of workspace (%d tokens) + %.0f MiB reserve; "
                  "the GPU has %.0f MiB free of %.0f",
-                 m->name ? m->name : "model", need_w / MIB, need_ws / MIB, tokens, RESERVE_BYTES / MIB, fr / MIB,
+                 m->name ? m->name : "model", need_w / MIB, need_ws / MIB, tokens, CUDA_RESERVE_BYTES / MIB, fr / MIB,
                  tot / MIB);
         cuda_free_ctx(c);
         return NULL;
     }
-    if (cuda_fail(cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking), "cudaStreamCreate", err, errlen) ||
-        cuda_fail(cudaEventCreate(&c->ev0), "cudaEventCreate", err, errlen) ||
-        cuda_fail(cudaEventCreate(&c->ev1), "cudaEventCreate", err, errlen)) {
+    if (cu_fail(cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking), "cudaStreamCreate", err, errlen) ||
+        cu_fail(cudaEventCreate(&c->ev0), "cudaEventCreate", err, errlen) ||
+        cu_fail(cudaEventCreate(&c->ev1), "cudaEventCreate", err, errlen)) {
         cuda_free_ctx(c);
         return NULL;
     }
@@ -571,7 +133,7 @@ static void *cuda_load(const struct model *m, int threads, char *err, size_t err
         return NULL;
     }
     c->use_graphs = 1;
-    if (load_weights(c, err, errlen) || workspace_reserve(c, tokens, err, errlen)) {
+    if (cu_load_weights(c, err, errlen) || cu_workspace_reserve(c, tokens, err, errlen)) {
         cuda_free_ctx(c);
         return NULL;
     }
@@ -693,11 +255,11 @@ static void run_forward(struct cu_ctx *c, const struct cu_inputs *in)
         return;
     }
     int slot;
-    if (c->n_graphs < MAX_GRAPHS) {
+    if (c->n_graphs < CUDA_MAX_GRAPHS) {
         slot = c->n_graphs++;
     } else { /* the oldest goes (freed when its last launch is done) */
         slot = c->next_graph;
-        c->next_graph = (c->next_graph + 1) % MAX_GRAPHS;
+        c->next_graph = (c->next_graph + 1) % CUDA_MAX_GRAPHS;
         cudaGraphExecDestroy(c->graphs[slot].exec);
     }
     struct cu_graph g = {in->T, in->n_rows, in->max_len, c->gen, exec};
@@ -833,7 +395,7 @@ static int finish_call(struct cu_ctx *c, char *err, size_t errlen)
     cudaError_t e = cudaStreamSynchronize(c->st);
     if (e == cudaSuccess)
         e = cudaGetLastError();
-    if (cuda_fail(e, "step", err, errlen))
+    if (cu_fail(e, "step", err, errlen))
         return -1;
     if (c->blas_status != CUBLAS_STATUS_SUCCESS) {
         snprintf(err, errlen, "cuda: cublasGemmEx failed (status %d)", (int)c->blas_status);
@@ -876,7 +438,7 @@ static int cuda_denoise(void *ctx, const struct denoise_batch *b, char *err, siz
     }
     struct cu_layout L = layout(T, b->n_rows, n_jobs, n_g);
     int max_chunks = n_g; /* a chunk holds at least one job */
-    if (workspace_reserve(c, T, err, errlen) || stage_reserve(c, L.total, n_jobs, max_chunks, err, errlen))
+    if (cu_workspace_reserve(c, T, err, errlen) || cu_stage_reserve(c, L.total, n_jobs, max_chunks, err, errlen))
         return -1;
     char *base = (char *)c->stage_host;
     int *starts = (int *)malloc(sizeof(int) * (size_t)b->n_rows);
@@ -951,7 +513,7 @@ static int cuda_logits(void *ctx, const struct denoise_row *row, float *out, cha
     if (T == 0)
         return 0;
     struct cu_layout L = layout(T, 1, 0, T);
-    if (workspace_reserve(c, T, err, errlen) || stage_reserve(c, L.total, 1, 1, err, errlen))
+    if (cu_workspace_reserve(c, T, err, errlen) || cu_stage_reserve(c, L.total, 1, 1, err, errlen))
         return -1;
     char *base = (char *)c->stage_host;
     int start = 0;
@@ -1034,13 +596,13 @@ extern "C" int cuda_gemm_peak(int n, int iters, double *tflops, char *err, size_
     cublasHandle_t h = NULL;
     cudaEvent_t e0 = NULL, e1 = NULL;
     int rc = -1;
-    if (cuda_fail(cudaMalloc((void **)&A, nn * 2), "cudaMalloc", err, errlen) ||
-        cuda_fail(cudaMalloc((void **)&B, nn * 2), "cudaMalloc", err, errlen) ||
-        cuda_fail(cudaMalloc((void **)&C, nn * 4), "cudaMalloc", err, errlen) ||
-        cuda_fail(cudaMemset(A, 0, nn * 2), "cudaMemset", err, errlen) ||
-        cuda_fail(cudaMemset(B, 0, nn * 2), "cudaMemset", err, errlen) ||
-        cuda_fail(cudaEventCreate(&e0), "cudaEventCreate", err, errlen) ||
-        cuda_fail(cudaEventCreate(&e1), "cudaEventCreate", err, errlen))
+    if (cu_fail(cudaMalloc((void **)&A, nn * 2), "cudaMalloc", err, errlen) ||
+        cu_fail(cudaMalloc((void **)&B, nn * 2), "cudaMalloc", err, errlen) ||
+        cu_fail(cudaMalloc((void **)&C, nn * 4), "cudaMalloc", err, errlen) ||
+        cu_fail(cudaMemset(A, 0, nn * 2), "cudaMemset", err, errlen) ||
+        cu_fail(cudaMemset(B, 0, nn * 2), "cudaMemset", err, errlen) ||
+        cu_fail(cudaEventCreate(&e0), "cudaEventCreate", err, errlen) ||
+        cu_fail(cudaEventCreate(&e1), "cudaEventCreate", err, errlen))
         goto out;
     if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) {
         snprintf(err, errlen, "cuda: cublasCreate failed");
@@ -1059,7 +621,7 @@ extern "C" int cuda_gemm_peak(int n, int iters, double *tflops, char *err, size_
             }
         }
         cudaEventRecord(e1, 0);
-        if (cuda_fail(cudaEventSynchronize(e1), "gemm", err, errlen))
+        if (cu_fail(cudaEventSynchronize(e1), "gemm", err, errlen))
             goto out;
         cudaEventElapsedTime(&ms, e0, e1);
         *tflops = 2.0 * n * (double)n * n * iters / (ms / 1000.0) / 1e12;
