@@ -157,11 +157,9 @@ static int model_matches(struct server *s, const char *want)
     /* the file's base name, with or without its extension */
     const char *base = strrchr(s->cfg->model, '/');
     base = base ? base + 1 : s->cfg->model;
-    size_t bl = strlen(base);
     const char *dot = strrchr(base, '.');
     if (strcmp(want, base) == 0) return 1;
     if (dot && strlen(want) == (size_t)(dot - base) && strncmp(want, base, (size_t)(dot - base)) == 0) return 1;
-    (void)bl;
     return 0;
 }
 
