@@ -69,7 +69,7 @@ extern "C" {
 /* Device memory as seen at load and after the last denoise call. */
 struct cuda_meminfo {
     size_t weights_bytes;    /* uploaded weights (BF16 matrices, f32 vectors) */
-    size_t workspace_bytes;  /* activations, logits chunk, staging */
+    size_t workspace_bytes;  /* activations and the logits chunk */
     int workspace_tokens;    /* tokens one forward can hold without growing */
     size_t free_bytes;       /* cudaMemGetInfo after allocation */
     size_t total_bytes;
