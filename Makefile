@@ -67,7 +67,7 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) -O2 -std=c++17 -arch=$(CUDA_ARCH) -I. -DDLLM_CUDA -Xcompiler -Wall,-Wextra,-Werror -c -o $@ $<
+	$(NVCC) -O2 -std=c++17 -arch=$(CUDA_ARCH) -I. -DDLLM_CUDA -MMD -MP -Xcompiler -Wall,-Wextra,-Werror -c -o $@ $<
 
 build/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -112,9 +112,36 @@ static void fill_params(const struct api_request *r, const struct config *cfg, i
     g->n_logprobs = r->want_logprobs ? (r->top_logprobs > 0 ? r->top_logprobs : 1) : 0;
 }
 
+/* A client that sets the diffusion shape itself gets LLaDA's own rules
+ * (gen_length % block_length == 0, steps % num_blocks == 0) checked rather
+ * than silently bent; defaults are rounded as fill_params says. */
+static int check_shape(const struct api_request *r, const struct config *cfg, struct api_error *e)
+{
+    if (!r->block_length.set || r->block_length.v <= 0)
+        return 0;
+    long long max_tokens = r->max_tokens.set ? r->max_tokens.v : cfg->gen_length;
+    long long block = r->block_length.v;
+    if (block < max_tokens && max_tokens % block) {
+        api_error_set(e, 400, "block_length",
+                      "'block_length' (%lld) must divide 'max_tokens' (%lld); or leave block_length out "
+                      "to have max_tokens rounded up to whole blocks.",
+                      block, max_tokens);
+        return -1;
+    }
+    long long n_blocks = block < max_tokens ? max_tokens / block : 1;
+    if (r->steps.set && r->steps.v % n_blocks) {
+        api_error_set(e, 400, "steps", "'steps' (%lld) must be a multiple of the number of blocks (%lld).",
+                      (long long)r->steps.v, n_blocks);
+        return -1;
+    }
+    return 0;
+}
+
 int api_build(const struct api_request *r, const struct model *m, const struct config *cfg,
               struct api_job **jobs_out, int *n_jobs_out, struct api_error *e)
 {
+    if (check_shape(r, cfg, e))
+        return -1;
     int n_prompts = r->kind == API_CHAT ? 1 : r->n_prompts;
     int n_jobs = n_prompts * r->n;
     struct api_job *jobs = calloc(n_jobs > 0 ? n_jobs : 1, sizeof *jobs);
