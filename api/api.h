@@ -117,8 +117,11 @@ struct api_job {
 int api_build(const struct api_request *r, const struct model *m, const struct config *cfg,
               struct api_job **jobs, int *n_jobs, struct api_error *e);
 void api_jobs_free(struct api_job *jobs, int n_jobs);
-/* The chat family a config's chat_template names for model m. */
-enum chat_family api_chat_family(const struct model *m, const struct config *cfg);
+/* The chat family for model m: the config's chat_template override, else the
+ * family recognised in the model's template; an unknown one is an error whose
+ * message names the override. */
+int api_chat_family(const struct model *m, const struct config *cfg, enum chat_family *out, char *err,
+                    size_t errlen);
 
 /* ---------------------------------------------------------------- results */
 

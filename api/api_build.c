@@ -6,14 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum chat_family api_chat_family(const struct model *m, const struct config *cfg)
+int api_chat_family(const struct model *m, const struct config *cfg, enum chat_family *out, char *err,
+                    size_t errlen)
 {
-    if (cfg->chat_template && strcmp(cfg->chat_template, "auto") != 0) {
-        int f = (int)chat_family_parse(cfg->chat_template);
-        if (f >= 0) return (enum chat_family)f;
-    }
-    if (m->chat != CHAT_NONE) return m->chat;
-    return m->chat_template ? chat_detect(m->chat_template) : CHAT_NONE;
+    const char *override = cfg->chat_template && strcmp(cfg->chat_template, "auto") != 0 ? cfg->chat_template : NULL;
+    return chat_resolve(m->chat_template, override, "chat_template (--chat-template)", out, err, errlen);
 }
 
 static int encode(const struct model *m, const char *text, int add_bos, int32_t **ids, int *n,
@@ -50,11 +47,11 @@ static int copy_ids(const struct model *m, const struct api_prompt *p, int32_t *
 
 /* Text before the span, per request kind. */
 static char *prompt_text(const struct api_request *r, const struct api_prompt *p, const struct model *m,
-                         const struct config *cfg, int *add_bos)
+                         const enum chat_family *chat, int *add_bos)
 {
     *add_bos = m->cfg.add_bos;
     if (r->kind == API_CHAT) {
-        enum chat_family f = api_chat_family(m, cfg);
+        enum chat_family f = *chat;
         struct chat_msg *msgs = malloc(sizeof *msgs * r->n_messages);
         if (!msgs) return NULL;
         for (int i = 0; i < r->n_messages; i++) {
@@ -142,6 +139,12 @@ int api_build(const struct api_request *r, const struct model *m, const struct c
 {
     if (check_shape(r, cfg, e))
         return -1;
+    enum chat_family chat = CHAT_NONE;
+    char cerr[256];
+    if (r->kind == API_CHAT && api_chat_family(m, cfg, &chat, cerr, sizeof cerr)) {
+        api_error_set(e, 400, "messages", "This model cannot serve chat: %s.", cerr);
+        return -1;
+    }
     int n_prompts = r->kind == API_CHAT ? 1 : r->n_prompts;
     int n_jobs = n_prompts * r->n;
     struct api_job *jobs = calloc(n_jobs > 0 ? n_jobs : 1, sizeof *jobs);
@@ -164,7 +167,7 @@ int api_build(const struct api_request *r, const struct model *m, const struct c
             if (copy_ids(m, pr, &ids, &n_ids, e)) goto fail;
         } else {
             int add_bos;
-            text = prompt_text(r, pr, m, cfg, &add_bos);
+            text = prompt_text(r, pr, m, &chat, &add_bos);
             if (!text) {
                 api_error_set(e, 500, "", "out of memory");
                 goto fail;

@@ -42,7 +42,7 @@ static const struct opt opts[] = {
     {"model", "model", "-m", OPT_STR, OFF(model), "models/dllm-kjv.gguf", 0, 0, NULL,
      "GGUF file, Hugging Face directory or llama2.c checkpoint directory"},
     {"model", "backend", NULL, OPT_STR, OFF(backend), "cpu", 0, 0, "cpu|cuda", "denoiser backend"},
-    {"model", "chat_template", NULL, OPT_STR, OFF(chat_template), "auto", 0, 0, "auto|llama3|chatml",
+    {"model", "chat_template", NULL, OPT_STR, OFF(chat_template), "auto", 0, 0, "auto|llama3|chatml|none",
      "chat template family (auto: from the model's own template)"},
     {"limits", "max_body_bytes", NULL, OPT_LONG, OFF(max_body_bytes), "1048576", 1024, 1073741824.0, NULL,
      "largest request body"},

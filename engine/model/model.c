@@ -325,6 +325,19 @@ int model_finish(struct model *m, char *err, size_t errlen)
                      c->vocab_size);
             return -1;
         }
+    if (m->tok) {
+        /* The model's files know its special ids and BOS rule better than the
+         * tokenizer's guesses from token texts (tokenizer.json has no field
+         * for them), so encoding and chat rendering follow the model. */
+        struct tok_specials sp;
+        tok_get_specials(m->tok, &sp);
+        int *mine[] = {&sp.bos_id, &sp.eos_id, &sp.pad_id, &sp.mask_id, &sp.eot_id, &sp.unk_id, &sp.cls_id, &sp.sep_id};
+        for (int k = 0; k < 8; k++)
+            if (*ids[k] >= 0)
+                *mine[k] = *ids[k];
+        sp.add_bos = c->add_bos;
+        tok_set_specials(m->tok, &sp);
+    }
     m->chat = m->chat_template ? chat_detect(m->chat_template) : CHAT_NONE;
     if (!m->name) {
         const char *base = strrchr(m->path, '/');
