@@ -9,8 +9,9 @@
 # Sources are found by folder, so a new file in a room needs no Makefile edit.
 
 CC      ?= cc
-# Builds run on every core unless the caller chose -j.
-MAKEFLAGS += $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 2))
+# Builds run on every core.
+NPROC   := $(shell nproc 2>/dev/null || echo 2)
+MAKEFLAGS += -j$(NPROC)
 CUDA    ?= 0
 CUDA_HOME ?= /usr/local/cuda
 NVCC    ?= $(CUDA_HOME)/bin/nvcc
