@@ -15,6 +15,7 @@ for b in bin/bench_*; do
     echo "=== $name"
     case "$name" in
         bench_tok) "$b" "$text" "$model" ;;
+        bench_cpu) "$b" ;;
         *) "$b" "$model" ;;
     esac
 done
