@@ -24,6 +24,17 @@ for df in docker/Dockerfile docker/Dockerfile.cuda; do
         t_check "$df: make target $target exists" grep -qE "^$target:" Makefile
     done
 done
+# The build stage sees only what it copied before `RUN make`: lay those paths
+# out in a scratch folder and ask make (dry run) whether it could build there.
+for df in docker/Dockerfile docker/Dockerfile.cuda; do
+    ctx=$(mktemp -d)
+    awk '/^RUN make/ {exit} /^COPY / && !/--from=/ {print}' "$df" | while read -r _ src dst; do
+        [ -e "$src" ] && mkdir -p "$ctx/$(dirname "$src")" && cp -r "$src" "$ctx/$src"
+    done
+    if out=$(make -C "$ctx" -n all 2>&1); then t_ok "$df: the build stage has what make all needs"
+    else t_fail "$df: the build stage has what make all needs" "$(echo "$out" | grep -m2 -i 'error\|no rule')"; fi
+    rm -rf "$ctx"
+done
 for f in $(grep -oE 'dockerfile: *[^ ]+' docker/compose.yaml | awk '{print $2}'); do
     t_check "compose names $f" test -f "$f"
 done
