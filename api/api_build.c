@@ -78,7 +78,16 @@ static char *prompt_text(const struct api_request *r, const struct api_prompt *p
     return strdup(p->text);
 }
 
-static void fill_params(const struct api_request *r, const struct config *cfg, int j, struct gen_params *g)
+/* The remasking rule a family's own reference uses when nobody chose one
+ * ("auto"): Dream's README generates with entropy, LLaDA's generate with
+ * low_confidence (also right for BERT-style and causal models). */
+static enum remask family_remask(const struct model *m)
+{
+    return m->cfg.arch == ARCH_DREAM ? REMASK_ENTROPY : REMASK_LOW_CONFIDENCE;
+}
+
+static void fill_params(const struct api_request *r, const struct model *m, const struct config *cfg, int j,
+                        struct gen_params *g)
 {
     memset(g, 0, sizeof *g);
     long long max_tokens = r->max_tokens.set ? r->max_tokens.v : cfg->gen_length;
@@ -96,7 +105,7 @@ static void fill_params(const struct api_request *r, const struct config *cfg, i
     if (steps % n_blocks) steps += n_blocks - steps % n_blocks;
     g->steps = (int)steps;
     g->remasking = (enum remask)(r->remasking >= 0 ? r->remasking : api_remask_parse(cfg->remasking));
-    if ((int)g->remasking < 0) g->remasking = REMASK_LOW_CONFIDENCE;
+    if ((int)g->remasking < 0) g->remasking = family_remask(m);
     g->temperature = (float)(r->temperature.set ? r->temperature.v : cfg->temperature);
     g->top_p = (float)(r->top_p.set ? r->top_p.v : cfg->top_p);
     g->top_k = (int)(r->top_k.set ? r->top_k.v : cfg->top_k);
@@ -181,7 +190,7 @@ int api_build(const struct api_request *r, const struct model *m, const struct c
             struct api_job *jb = &jobs[made++];
             jb->prompt_index = p;
             jb->choice_index = p * r->n + j;
-            fill_params(r, cfg, j, &jb->params);
+            fill_params(r, m, cfg, j, &jb->params);
             long long total = (long long)n_ids + jb->params.gen_length + n_suffix;
             long long limit = cfg->max_canvas;
             if (m->cfg.max_seq > 0 && m->cfg.max_seq < limit) limit = m->cfg.max_seq;
