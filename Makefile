@@ -122,11 +122,13 @@ bin/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 
 unit: bin/unit-tests bin/unit-tests-asan
 
-test: all unit bin/dllm-server-asan bin/dllm-cli-asan $(FUZZ_SRC:tests/fuzz/fuzz_%.c=bin/fuzz_%)
+TEST_BINS := all unit bin/dllm-server-asan bin/dllm-cli-asan $(FUZZ_SRC:tests/fuzz/fuzz_%.c=bin/fuzz_%)
+test: $(TEST_BINS)
 	bash tests/run.sh
 
-test-long: test
-	DLLM_TEST_LONG=1 bash tests/run.sh
+# The long forms: load at concurrency 256, fuzzing for minutes.
+test-long: $(TEST_BINS)
+	DLLM_TEST_LONG=1 DLLM_FUZZ_SECONDS=300 bash tests/run.sh
 
 run: all
 	./bin/dllm-server --config config/dllm.json
