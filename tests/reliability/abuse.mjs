@@ -69,6 +69,8 @@ async function load() {
       if (r.hung) { stats.hung++; continue; }
       if (r.status === 429) {
         if (isErrorBody(r.body) && r.headers['retry-after']) stats.e429++; else { stats.bad++; console.log(`bad 429: ${r.body.slice(0, 200)}`); }
+        // A polite client backs off as Retry-After asks (a quarter of it, to keep the pressure on).
+        await sleep(250 * Number(r.headers['retry-after'] || 1));
       } else if (isComplete(r, k.stream)) stats.ok++;
       else { stats.bad++; if (stats.bad < 5) console.log(`bad response ${k.path}: ${r.status} ${r.error || ''} ${String(r.body || '').slice(0, 300)}`); }
     }
