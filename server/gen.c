@@ -33,6 +33,7 @@ static void gen_unlink_free(struct gen *g)
     free(g->buf);
     api_request_free(&g->req);
     free(g);
+    server_maybe_stop(s);
 }
 
 static struct client_count *client_find(struct server *s, const char *addr, int create)

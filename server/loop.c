@@ -62,8 +62,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     if (ci) setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-/* Ends the loop once shutdown was asked and no request is left. */
-static void maybe_stop(struct server *s)
+/* Ends the loop once shutdown was asked and no request is left. Called
+ * wherever a request may have been the last: engine events, the grace timer,
+ * and the freeing of a request (a client that left frees it from MHD). */
+void server_maybe_stop(struct server *s)
 {
     if (s->stopped || !s->shutting_down || s->n_gens > 0) return;
     s->stopped = 1;
@@ -78,7 +80,7 @@ static void on_wake(uv_async_t *a)
         fprintf(stderr, "dllm-server: %s\n", s->load_err);
         s->exit_code = 1;
         s->shutting_down = 1;
-        maybe_stop(s);
+        server_maybe_stop(s);
         return;
     }
     if (st == SRV_READY && !s->model_id[0] && s->model) {
@@ -88,7 +90,7 @@ static void on_wake(uv_async_t *a)
     }
     engine_drain(s);
     server_mhd_kick(s);
-    maybe_stop(s);
+    server_maybe_stop(s);
 }
 
 static void on_peek(uv_timer_t *t)
@@ -109,7 +111,7 @@ static void on_grace(uv_timer_t *t)
     s->grace_over = 1;
     gen_cancel_all(s);
     server_mhd_kick(s);
-    maybe_stop(s);
+    server_maybe_stop(s);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -125,7 +127,7 @@ static void on_signal(uv_signal_t *h, int signum)
         if (fd != MHD_INVALID_SOCKET) close(fd);
     }
     uv_timer_start(&s->grace_timer, on_grace, (uint64_t)s->cfg->shutdown_grace_ms, 0);
-    maybe_stop(s);
+    server_maybe_stop(s);
 }
 
 static void close_all(struct server *s)

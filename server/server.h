@@ -183,6 +183,7 @@ struct gen {
 /* loop.c */
 int server_run(const struct config *cfg);
 void server_mhd_kick(struct server *s);
+void server_maybe_stop(struct server *s);
 double server_now(void);
 
 /* engine_thread.c */

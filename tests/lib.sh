@@ -33,8 +33,19 @@ t_start_server() {
 }
 # t_stop_server: SIGTERM, wait; the exit status lands in T_SERVER_STATUS.
 # (Not for $(...): a subshell cannot wait for the server it did not start.)
+# A server still running 60 s after SIGTERM is killed and its status is "hung".
 t_stop_server() {
     kill -TERM "$T_SERVER_PID" 2>/dev/null
+    for _ in $(seq 1 120); do
+        kill -0 "$T_SERVER_PID" 2>/dev/null || break
+        sleep 0.5
+    done
+    if kill -0 "$T_SERVER_PID" 2>/dev/null; then
+        kill -KILL "$T_SERVER_PID" 2>/dev/null
+        wait "$T_SERVER_PID" 2>/dev/null
+        T_SERVER_STATUS=hung
+        return
+    fi
     wait "$T_SERVER_PID"
     T_SERVER_STATUS=$?
 }
