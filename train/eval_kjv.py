@@ -109,7 +109,7 @@ def word_scores(words, vocab, pairs):
     np_ = max(0, nw - 1)
     wi = sum(w in vocab for w in words)
     pi = sum((a, b) in pairs for a, b in zip(words, words[1:]))
-    return wi, nw, pi, np_
+    return wi, nw, pi, np_, len(set(zip(words, words[1:])))
 
 
 def agg(rows):
@@ -117,7 +117,9 @@ def agg(rows):
     nw = sum(r[1] for r in rows)
     pi = sum(r[2] for r in rows)
     np_ = sum(r[3] for r in rows)
+    dp = sum(r[4] for r in rows)
     return {"corpus_words": round(wi / max(nw, 1), 4), "corpus_word_pairs": round(pi / max(np_, 1), 4),
+            "distinct_pairs_within_sample": round(dp / max(np_, 1), 4),
             "n_words": nw, "n_pairs": np_}
 
 
