@@ -135,6 +135,16 @@ int engine_start(struct server *s)
     return 0;
 }
 
+/* Empties the outbox under its lock; the caller owns the returned list. */
+static struct outmsg *take_outbox(struct server *s)
+{
+    pthread_mutex_lock(&s->out_mu);
+    struct outmsg *m = s->out_head;
+    s->out_head = s->out_tail = NULL;
+    pthread_mutex_unlock(&s->out_mu);
+    return m;
+}
+
 /* Stops the scheduler loop, waits for the thread, frees the engine. */
 void engine_join(struct server *s)
 {
@@ -146,10 +156,7 @@ void engine_join(struct server *s)
     s->engine_started = 0;
     if (s->sched) sched_stop(s->sched);
     /* Requests are all answered by now; whatever is left has no reader. */
-    pthread_mutex_lock(&s->out_mu);
-    struct outmsg *m = s->out_head;
-    s->out_head = s->out_tail = NULL;
-    pthread_mutex_unlock(&s->out_mu);
+    struct outmsg *m = take_outbox(s);
     while (m) {
         struct outmsg *next = m->next;
         free_msg(m);
@@ -166,10 +173,7 @@ void engine_join(struct server *s)
 /* Takes the outbox and hands each event to its request (loop thread). */
 void engine_drain(struct server *s)
 {
-    pthread_mutex_lock(&s->out_mu);
-    struct outmsg *m = s->out_head;
-    s->out_head = s->out_tail = NULL;
-    pthread_mutex_unlock(&s->out_mu);
+    struct outmsg *m = take_outbox(s);
     while (m) {
         struct outmsg *next = m->next;
         gen_on_event(s, m);
