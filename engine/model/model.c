@@ -243,6 +243,18 @@ static int check_bert_shapes(const struct model *m, char *err, size_t errlen)
     return 0;
 }
 
+int model_deliver(struct model *m, int rc, struct model **out, char *err, size_t errlen)
+{
+    if (rc == 0)
+        rc = model_finish(m, err, errlen);
+    if (rc != 0) {
+        model_free(m);
+        return -1;
+    }
+    *out = m;
+    return 0;
+}
+
 static const char *const mask_texts[] = {"<|mdm_mask|>", "<|mask|>", "[MASK]", "<mask>"};
 
 int model_finish(struct model *m, char *err, size_t errlen)
@@ -410,12 +422,5 @@ int model_open(const char *path, struct model **out, char *err, size_t errlen)
             rc = -1;
         }
     }
-    if (rc == 0)
-        rc = model_finish(m, err, errlen);
-    if (rc != 0) {
-        model_free(m);
-        return -1;
-    }
-    *out = m;
-    return 0;
+    return model_deliver(m, rc, out, err, errlen);
 }

@@ -153,6 +153,9 @@ void model_keep_map(struct model *m, void *map, size_t size);
 void model_keep_buffer(struct model *m, void *buf);
 /* After a loader: ties, mask/eot fallbacks, defaults, sanity checks. */
 int model_finish(struct model *m, char *err, size_t errlen);
+/* The end of every open: model_finish when the loader succeeded (rc == 0),
+ * then *out = m, or m freed and -1 on any failure. */
+int model_deliver(struct model *m, int rc, struct model **out, char *err, size_t errlen);
 
 int model_load_gguf(struct model *m, const char *path, char *err, size_t errlen);
 /* model_open for a GGUF image in memory (kept by reference: it must outlive

@@ -264,12 +264,5 @@ int model_open_gguf_memory(const void *buf, size_t size, const char *name, struc
     }
     int rc = load_parsed(m, &g, err, errlen);
     gguf_clear(&g);
-    if (rc == 0)
-        rc = model_finish(m, err, errlen);
-    if (rc != 0) {
-        model_free(m);
-        return -1;
-    }
-    *out = m;
-    return 0;
+    return model_deliver(m, rc, out, err, errlen);
 }
