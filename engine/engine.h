@@ -59,6 +59,10 @@ enum arch {
 
 enum chat_family { CHAT_NONE, CHAT_LLAMA3, CHAT_CHATML };
 
+/* MDLM/SEDD noise schedules, sigma(t) for t in [0, 1]:
+ * log-linear sigma = -ln(1 - (1 - eps) t); geometric sigma = smin^(1-t) smax^t. */
+enum noise_kind { NOISE_LOGLINEAR, NOISE_GEOMETRIC };
+
 struct model_config {
     enum arch arch;
     int n_layers;
@@ -81,6 +85,11 @@ struct model_config {
     int tied_output;      /* output head shares token_embd */
     int time_cond;        /* MDLM/SEDD: denoiser takes a noise level */
     int cond_dim;         /* MDLM/SEDD conditioning width */
+    enum noise_kind noise;/* MDLM/SEDD: the schedule the model was trained with */
+    float noise_eps;      /* log-linear eps (1e-3) */
+    float sigma_min, sigma_max; /* geometric schedule */
+    int graph_uniform;    /* SEDD uniform transition graph (no mask token) */
+    int scale_by_sigma;   /* SEDD: the forward returns log scores (see backend) */
     /* special token ids, -1 when the model has none */
     int bos_id, eos_id, pad_id, mask_id, eot_id, unk_id, cls_id, sep_id;
     int add_bos;          /* tokenizer prepends BOS to plain prompts */
@@ -200,6 +209,17 @@ struct denoise_row {
                               * logits = un + (cfg_scale + 1) (cond - un) */
     float cfg_scale;
     struct reduce_params rp;
+    /* Key/value cache of this canvas (backend->cache_new), or NULL.
+     * cache_fill = 1: a full forward that also stores the keys and values of
+     * every position. cache_fill = 0: only positions [win_start, win_end) are
+     * computed (their fresh keys/values overwrite theirs in the cache); every
+     * other position's keys/values are the cache's, as of its last fill
+     * (Fast-dLLM prefix cache: win_end = len; dual cache: win_end = the
+     * block's end). Queried positions, and with Dream's shift the position
+     * before each, lie inside the window. */
+    void *cache;
+    int cache_fill;
+    int win_start, win_end;
 };
 
 /* The reduction at one queried position. */
@@ -231,6 +251,10 @@ struct backend {
     /* Full float32 logits of one row, [len][vocab] (debugging, reference tests). */
     int (*logits)(void *ctx, const struct denoise_row *row, float *out, char *err, size_t errlen);
     void (*free)(void *ctx);
+    /* Key/value cache of one canvas of len tokens; NULL members when the
+     * backend has none (the scheduler then runs uncached). */
+    void *(*cache_new)(void *ctx, int len, char *err, size_t errlen);
+    void (*cache_free)(void *ctx, void *cache);
 };
 
 const struct backend *backend_cpu(void);
@@ -246,8 +270,14 @@ enum remask {
     REMASK_MASKGIT_PLUS,   /* Dream: top-n by probability */
     REMASK_TOPK_MARGIN,    /* Dream: top-n by p1 - p2 */
     REMASK_ENTROPY,        /* Dream: top-n by negative entropy */
-    REMASK_MDLM,           /* schedule-driven ancestral sampler (MDLM/SEDD issue) */
+    REMASK_MDLM,           /* MDLM ancestral sampler (ddpm_cache): unmask w.p. (t-s)/t */
+    REMASK_SEDD_EULER,     /* SEDD Euler step of the reverse rate */
+    REMASK_SEDD_ANALYTIC,  /* SEDD analytic (Tweedie tau-leaping) step */
 };
+
+/* Fast-dLLM block caches: keys/values computed at each block start and
+ * reused for the block's later steps. */
+enum cache_mode { CACHE_OFF, CACHE_PREFIX, CACHE_DUAL };
 
 enum finish_reason { FINISH_NONE, FINISH_STOP, FINISH_LENGTH, FINISH_CANCELLED, FINISH_ERROR };
 
@@ -264,7 +294,8 @@ struct gen_params {
     float cfg_scale;      /* classifier-free guidance; 0 = off */
     uint64_t seed;
     int n_logprobs;       /* 0 = none */
-    int prefix_cache;     /* reuse keys/values of settled blocks */
+    enum cache_mode cache;/* reuse keys/values computed at the block start */
+    float t_eps;          /* MDLM/SEDD: the time grid ends at t_eps (1e-5) */
     int ban_eos;          /* LLaDA logits_eos_inf */
 };
 
@@ -274,6 +305,11 @@ struct gen_params {
 struct canvas_seg {
     const int32_t *ids;   /* NULL for a masked span */
     int n;
+};
+
+/* A masked span of a canvas: positions [start, start + len). */
+struct canvas_span {
+    int start, len;
 };
 
 struct gen_request {
@@ -321,6 +357,10 @@ struct sched_event {
     const int32_t *top_ids;
     const float *top_logprobs;
     int n_tokens, n_top;
+    /* DONE: the final canvas (canvas, len above) and its masked spans in
+     * canvas order, so fill-in-the-blanks answers can report each span. */
+    const struct canvas_span *spans;
+    int n_spans;
 };
 
 typedef void (*sched_event_fn)(void *cb_user, const struct sched_event *ev);

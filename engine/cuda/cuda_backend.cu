@@ -546,6 +546,8 @@ static const struct backend cuda_backend = {
     cuda_denoise,
     cuda_logits,
     cuda_free_ctx,
+    NULL, /* cache_new: no device key/value cache yet */
+    NULL,
 };
 
 extern "C" const struct backend *backend_cuda(void)

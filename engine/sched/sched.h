@@ -74,10 +74,6 @@
 
 /* ------------------------------------------------------------- canvas.c */
 
-struct canvas_span {
-    int start, len;
-};
-
 struct canvas {
     int len;
     int32_t *ids;        /* tokens, mask id where masked */

@@ -92,7 +92,7 @@ static int fake_denoise(void *ctx, const struct denoise_batch *b, char *err, siz
     return 0;
 }
 
-static const struct backend fake_backend = {"fake", NULL, fake_denoise, NULL, NULL};
+static const struct backend fake_backend = {"fake", NULL, fake_denoise, NULL, NULL, NULL, NULL};
 
 static struct model tiny_model(void)
 {
