@@ -62,6 +62,16 @@ int cmd_info(int argc, char **argv)
     printf("causal: %d\n", c->causal);
     printf("shift_logits: %d\n", c->shift_logits);
     printf("tied_output: %d\n", c->tied_output);
+    if (c->arch == ARCH_MDLM || c->arch == ARCH_SEDD) {
+        printf("time_conditioning: %d\n", c->time_cond);
+        printf("cond_dim: %d\n", c->cond_dim);
+        printf("noise: %s\n", c->noise == NOISE_GEOMETRIC ? "geometric" : "loglinear");
+        printf("noise_eps: %g\n", c->noise_eps);
+        printf("sigma_min: %g\n", c->sigma_min);
+        printf("sigma_max: %g\n", c->sigma_max);
+        printf("graph: %s\n", c->graph_uniform ? "uniform" : "absorb");
+        printf("scale_by_sigma: %d\n", c->scale_by_sigma);
+    }
     printf("bos_id: %d\n", c->bos_id);
     printf("eos_id: %d\n", c->eos_id);
     printf("pad_id: %d\n", c->pad_id);

@@ -5,7 +5,9 @@
  * logits: float32 logits [n_ids][vocab] of one forward over exactly the
  * given ids, row-major, with only the architecture's own post-processing
  * (Dream's shift included). Attention is causal with --causal or when the
- * architecture is causal (Llama), else full.
+ * architecture is causal (Llama), else full. --sigma S: the noise level of
+ * MDLM/SEDD (finite, >= 0; ignored by models without time conditioning);
+ * what the logits are for them is in engine/cpu/cpu.h.
  *
  * generate --causal: greedy (T = 0) or sampled left-to-right decoding, one
  * full forward per token (no KV cache), stopping at BOS/EOS/EOT.
@@ -17,6 +19,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +89,18 @@ int cmd_logits(int argc, char **argv)
         fprintf(stderr, "usage: dllm-cli logits --model PATH --ids \"1 2 3\" [--causal] [--sigma S] --out FILE\n");
         return 2;
     }
+    const char *sg = cli_opt(argc, argv, "--sigma");
+    float sigma = 0.0f;
+    if (sg) {
+        char *end;
+        errno = 0;
+        double v = strtod(sg, &end);
+        if (end == sg || *end || errno || !isfinite(v) || v < 0 || v > 3.4e38) {
+            fprintf(stderr, "dllm-cli: --sigma wants a finite noise level >= 0, got '%s'\n", sg);
+            return 2;
+        }
+        sigma = (float)v;
+    }
     int32_t *ids;
     int n;
     if (parse_ids(ids_s, &ids, &n) || n == 0) {
@@ -104,8 +119,7 @@ int cmd_logits(int argc, char **argv)
     if (ctx && out) {
         int causal = cli_flag(argc, argv, "--causal") || m->cfg.causal;
         struct denoise_row r = plain_row(ids, n, causal ? ATTN_CAUSAL : ATTN_FULL);
-        const char *sg = cli_opt(argc, argv, "--sigma");
-        r.sigma = sg ? strtof(sg, NULL) : 0.0f;
+        r.sigma = sigma;
         char err[512];
         if (backend_cpu()->logits(ctx, &r, out, err, sizeof err) != 0) {
             fprintf(stderr, "dllm-cli: %s\n", err);

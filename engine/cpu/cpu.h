@@ -146,6 +146,9 @@ struct cpu_layer {
     float *norm1, *norm1_b, *norm2, *norm2_b;
     struct cpu_mat wq, wk, wv, wo, w_gate, w_up, w_down;
     float *bq, *bk, *bv, *bo, *b_up, *b_down; /* NULL when absent */
+    /* DiT: fused q/k/v [3d, d] and the adaLN modulation [6d, cond] + bias */
+    struct cpu_mat w_qkv, w_ada;
+    float *b_ada;
 };
 
 /* Canvas rows of one forward, stacked: row r holds tokens [off[r], off[r] + len[r]). */
@@ -172,6 +175,11 @@ struct cpu_ctx {
     float *out_bias;           /* BERT decoder bias */
     float *mlm_dense_b, *mlm_norm, *mlm_norm_b;
     struct cpu_layer *layers;
+    /* DiT (MDLM/SEDD): sigma embedding MLP, final adaLN */
+    int dit;
+    int n_freq;                /* sinusoidal embedding width (256) */
+    struct cpu_mat t_fc1, t_fc2, out_ada;
+    float *t_fc1_b, *t_fc2_b, *out_ada_b;
     float **owned_vecs;        /* every vector above, for freeing */
     int n_owned_vecs;
 
@@ -185,6 +193,11 @@ struct cpu_ctx {
     int rope_len;
     struct cpu_rows rows;
     int cap_rows;
+
+    /* DiT per canvas: conditioning [rows][cond], block modulation
+     * [rows][6d], final modulation [rows][2d], sigma embedding scratch */
+    float *dit_cond, *dit_mod, *dit_fmod, *dit_freq;
+    int dit_cap_rows;
 
     /* output head */
     float *g, *g2, *slab, *slab2;
@@ -229,6 +242,14 @@ void cpu_attention(struct cpu_ctx *c, float *att, const float *q, const float *k
 /* forward.c: hidden states (before the final norm) of every token of the
  * rows into c->x. */
 int cpu_forward(struct cpu_ctx *c, const struct denoise_row *rows, int n_rows, char *err, size_t errlen);
+/* forward_dit.c: MDLM/SEDD. cpu_dit_forward is cpu_forward's body for a
+ * DiT (rows set, buffers reserved); cpu_dit_final the final adaLN LayerNorm
+ * of n tokens of c->x into c->g; cpu_dit_post the architecture's output
+ * transform (SEDD's log score) on the logits of positions pos[0..n) of row. */
+int cpu_dit_forward(struct cpu_ctx *c, const struct denoise_row *rows, int n_rows, char *err, size_t errlen);
+void cpu_dit_final(struct cpu_ctx *c, const int *src, int n);
+void cpu_dit_post(const struct cpu_ctx *c, const struct denoise_row *row, const int32_t *pos, int n, float *out);
+
 /* head.c: logits [n][vocab] of the hidden states of n tokens of c->x
  * (indices src[]) into out, n <= CPU_HEAD_CHUNK. */
 int cpu_head_logits(struct cpu_ctx *c, const int *src, int n, float *out, char *err, size_t errlen);

@@ -21,8 +21,10 @@ static void cpu_free(void *ctx)
     if (!c)
         return;
     cpu_weights_free(c);
-    float *bufs[] = {c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->S,
-                     c->rope_cos, c->rope_sin, c->g, c->g2, c->slab, c->slab2};
+    float *bufs[] = {c->x,        c->xb,       c->q,        c->k,        c->v,       c->att,
+                     c->hb,       c->hb2,      c->S,        c->rope_cos, c->rope_sin, c->g,
+                     c->g2,       c->slab,     c->slab2,    c->dit_cond, c->dit_mod,  c->dit_fmod,
+                     c->dit_freq};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(c->rows.off);
@@ -110,9 +112,13 @@ static int reduce_row(struct cpu_ctx *c, const struct denoise_batch *b, int r, s
         }
         if (cpu_head_logits(c, src, n, c->slab, err, errlen))
             return -1;
+        if (c->dit)
+            cpu_dit_post(c, row, row->query + q0, n, c->slab);
         if (u >= 0) {
             if (cpu_head_logits(c, src_u, n, c->slab2, err, errlen))
                 return -1;
+            if (c->dit)
+                cpu_dit_post(c, &b->rows[u], row->query + q0, n, c->slab2);
             size_t nv = (size_t)n * (size_t)V;
             for (size_t i = 0; i < nv; i++)
                 c->slab[i] = cpu_cfg_mix(c->slab[i], c->slab2[i], row->cfg_scale);
@@ -163,12 +169,17 @@ static int cpu_logits(void *ctx, const struct denoise_row *row, float *out, char
         return -1;
     size_t V = (size_t)c->cfg.vocab_size;
     int src[CPU_HEAD_CHUNK];
+    int32_t pos[CPU_HEAD_CHUNK];
     for (int p0 = 0; p0 < row->len; p0 += CPU_HEAD_CHUNK) {
         int n = row->len - p0 < CPU_HEAD_CHUNK ? row->len - p0 : CPU_HEAD_CHUNK;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
             src[i] = cpu_head_source(c, 0, p0 + i);
+            pos[i] = p0 + i;
+        }
         if (cpu_head_logits(c, src, n, out + (size_t)p0 * V, err, errlen))
             return -1;
+        if (c->dit)
+            cpu_dit_post(c, row, pos, n, out + (size_t)p0 * V);
     }
     c->st.forward_s += now_s() - t0;
     return 0;

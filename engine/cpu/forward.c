@@ -203,6 +203,8 @@ int cpu_forward(struct cpu_ctx *c, const struct denoise_row *rows, int n_rows, c
 {
     if (set_rows(c, rows, n_rows, err, errlen) || reserve(c, err, errlen))
         return -1;
+    if (c->dit)
+        return cpu_dit_forward(c, rows, n_rows, err, errlen);
     int d = c->cfg.d_model;
     for (int r = 0; r < n_rows; r++) {
         float *x = c->x + (size_t)c->rows.off[r] * d;

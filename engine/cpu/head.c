@@ -23,10 +23,15 @@ int cpu_head_source(const struct cpu_ctx *c, int r, int pos)
 }
 
 /* The hidden state as the output projection wants it: final RMSNorm (Llama
- * family), or BERT's MLM transform dense + GELU + LayerNorm. */
+ * family), BERT's MLM transform dense + GELU + LayerNorm, or the DiT's final
+ * adaLN LayerNorm (MDLM/SEDD, per canvas). */
 static int final_transform(struct cpu_ctx *c, const int *src, int n, char *err, size_t errlen)
 {
     int d = c->cfg.d_model;
+    if (c->dit) {
+        cpu_dit_final(c, src, n);
+        return 0;
+    }
     if (!c->bert) {
         for (int i = 0; i < n; i++)
             cpu_rmsnorm(c->g + (size_t)i * d, c->x + (size_t)src[i] * d, c->out_norm, d, c->cfg.norm_eps);

@@ -182,6 +182,51 @@ static int load_layer(struct cpu_ctx *c, int l, char *err, size_t errlen)
     return 0;
 }
 
+/* MDLM / SEDD: the DiT's block (see forward_dit.c and engine/model/model.h). */
+static int load_dit_layer(struct cpu_ctx *c, int l, char *err, size_t errlen)
+{
+    struct cpu_layer *L = &c->layers[l];
+    int d = c->cfg.d_model, ff = c->cfg.d_ff, cd = c->cfg.cond_dim;
+    char n[96];
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, l), n)
+    if (load_mat(c, NAME("attn_qkv.weight"), 3 * d, d, 1, &L->w_qkv, err, errlen) ||
+        load_mat(c, NAME("attn_output.weight"), d, d, 1, &L->wo, err, errlen) ||
+        load_mat(c, NAME("ffn_up.weight"), ff, d, 1, &L->w_up, err, errlen) ||
+        load_mat(c, NAME("ffn_down.weight"), d, ff, 1, &L->w_down, err, errlen) ||
+        load_mat(c, NAME("adaln.weight"), 6 * d, cd, 1, &L->w_ada, err, errlen) ||
+        load_vec(c, NAME("adaln.bias"), 6 * d, 1, &L->b_ada, err, errlen) ||
+        load_vec(c, NAME("ffn_up.bias"), ff, 1, &L->b_up, err, errlen) ||
+        load_vec(c, NAME("ffn_down.bias"), d, 1, &L->b_down, err, errlen) ||
+        load_vec(c, NAME("attn_norm.weight"), d, 1, &L->norm1, err, errlen) ||
+        load_vec(c, NAME("ffn_norm.weight"), d, 1, &L->norm2, err, errlen))
+        return -1;
+#undef NAME
+    return 0;
+}
+
+static int load_dit_globals(struct cpu_ctx *c, char *err, size_t errlen)
+{
+    int d = c->cfg.d_model, V = c->cfg.vocab_size, cd = c->cfg.cond_dim;
+    const struct tensor *f1 = find(c->m, "t_embd.fc1.weight");
+    if (cd <= 0 || !f1 || f1->ne[0] < 2 || f1->ne[0] > 65536) {
+        snprintf(err, errlen, "cpu: t_embd.fc1.weight missing or cond_dim %d not positive", cd);
+        return -1;
+    }
+    c->n_freq = (int)f1->ne[0];
+    if (load_mat(c, "token_embd.weight", V, d, 1, &c->tok_embd, err, errlen) ||
+        load_mat(c, "output.weight", V, d, 1, &c->output, err, errlen) ||
+        load_vec(c, "output.bias", V, 1, &c->out_bias, err, errlen) ||
+        load_vec(c, "output_norm.weight", d, 1, &c->out_norm, err, errlen) ||
+        load_mat(c, "output_adaln.weight", 2 * d, cd, 1, &c->out_ada, err, errlen) ||
+        load_vec(c, "output_adaln.bias", 2 * d, 1, &c->out_ada_b, err, errlen) ||
+        load_mat(c, "t_embd.fc1.weight", cd, c->n_freq, 1, &c->t_fc1, err, errlen) ||
+        load_vec(c, "t_embd.fc1.bias", cd, 1, &c->t_fc1_b, err, errlen) ||
+        load_mat(c, "t_embd.fc2.weight", cd, cd, 1, &c->t_fc2, err, errlen) ||
+        load_vec(c, "t_embd.fc2.bias", cd, 1, &c->t_fc2_b, err, errlen))
+        return -1;
+    return 0;
+}
+
 static int load_globals(struct cpu_ctx *c, char *err, size_t errlen)
 {
     int d = c->cfg.d_model, V = c->cfg.vocab_size;
@@ -231,7 +276,8 @@ int cpu_weights_load(struct cpu_ctx *c, char *err, size_t errlen)
 {
     c->cfg = c->m->cfg;
     c->bert = c->cfg.arch == ARCH_BERT || c->cfg.arch == ARCH_ROBERTA;
-    if (c->cfg.arch != ARCH_LLADA && c->cfg.arch != ARCH_DREAM && c->cfg.arch != ARCH_LLAMA && !c->bert) {
+    c->dit = c->cfg.arch == ARCH_MDLM || c->cfg.arch == ARCH_SEDD;
+    if (c->cfg.arch != ARCH_LLADA && c->cfg.arch != ARCH_DREAM && c->cfg.arch != ARCH_LLAMA && !c->bert && !c->dit) {
         snprintf(err, errlen, "cpu: architecture %s is not supported by the CPU backend", arch_name(c->cfg.arch));
         return -1;
     }
@@ -250,10 +296,10 @@ int cpu_weights_load(struct cpu_ctx *c, char *err, size_t errlen)
         snprintf(err, errlen, "cpu: out of memory");
         return -1;
     }
-    if (load_globals(c, err, errlen))
+    if (c->dit ? load_dit_globals(c, err, errlen) : load_globals(c, err, errlen))
         return -1;
     for (int l = 0; l < c->cfg.n_layers; l++)
-        if (load_layer(c, l, err, errlen))
+        if (c->dit ? load_dit_layer(c, l, err, errlen) : load_layer(c, l, err, errlen))
             return -1;
     if (!c->resident) {
         size_t head = (size_t)CPU_HEAD_VCHUNK * (size_t)c->cfg.d_model;
@@ -285,12 +331,17 @@ void cpu_weights_free(struct cpu_ctx *c)
         free_mat(&L->w_gate);
         free_mat(&L->w_up);
         free_mat(&L->w_down);
+        free_mat(&L->w_qkv);
+        free_mat(&L->w_ada);
     }
     free(c->layers);
     c->layers = NULL;
     free_mat(&c->tok_embd);
     free_mat(&c->output);
     free_mat(&c->mlm_dense);
+    free_mat(&c->t_fc1);
+    free_mat(&c->t_fc2);
+    free_mat(&c->out_ada);
     for (int i = 0; i < c->n_owned_vecs; i++)
         free(c->owned_vecs[i]);
     free(c->owned_vecs);

@@ -2,7 +2,10 @@
  *   LLaDA:  model.transformer.{wte, ln_f, ff_out}, model.transformer.blocks.N.*
  *   Qwen2 / Dream / Llama: model.{embed_tokens, norm}, lm_head, model.layers.N.*
  *   BERT / RoBERTa: [bert.|roberta.]embeddings.*, encoder.layer.N.*,
- *                   cls.predictions.* / lm_head.* */
+ *                   cls.predictions.* / lm_head.*
+ *   MDLM / SEDD (DiT): [backbone.]vocab_embed, sigma_map.mlp.{0,2},
+ *                   blocks.N.*, output_layer.* (MDLM's Hugging Face model
+ *                   keeps the DiT under "backbone.", SEDD's hub mixin does not) */
 #include "engine/model/model.h"
 
 #include <stdio.h>
@@ -90,6 +93,32 @@ static const struct name_pair bert_blk[] = {
     {"output.LayerNorm.bias", "layer_output_norm.bias"},
 };
 
+/* The DiT's names (models/dit.py, model/transformer.py) -> ours (model.h). */
+static const struct name_pair dit_top[] = {
+    {"vocab_embed.embedding", "token_embd.weight"},
+    {"sigma_map.mlp.0.weight", "t_embd.fc1.weight"},
+    {"sigma_map.mlp.0.bias", "t_embd.fc1.bias"},
+    {"sigma_map.mlp.2.weight", "t_embd.fc2.weight"},
+    {"sigma_map.mlp.2.bias", "t_embd.fc2.bias"},
+    {"output_layer.norm_final.weight", "output_norm.weight"},
+    {"output_layer.linear.weight", "output.weight"},
+    {"output_layer.linear.bias", "output.bias"},
+    {"output_layer.adaLN_modulation.weight", "output_adaln.weight"},
+    {"output_layer.adaLN_modulation.bias", "output_adaln.bias"},
+};
+static const struct name_pair dit_blk[] = {
+    {"norm1.weight", "attn_norm.weight"},
+    {"attn_qkv.weight", "attn_qkv.weight"},
+    {"attn_out.weight", "attn_output.weight"},
+    {"norm2.weight", "ffn_norm.weight"},
+    {"mlp.0.weight", "ffn_up.weight"},
+    {"mlp.0.bias", "ffn_up.bias"},
+    {"mlp.2.weight", "ffn_down.weight"},
+    {"mlp.2.bias", "ffn_down.bias"},
+    {"adaLN_modulation.weight", "adaln.weight"},
+    {"adaLN_modulation.bias", "adaln.bias"},
+};
+
 static const char *lookup(const struct name_pair *t, size_t n, const char *hf)
 {
     for (size_t i = 0; i < n; i++)
@@ -149,6 +178,11 @@ int hf_map_name(enum arch a, const char *hf, char *out, size_t outlen)
         else if (n > 5 && strcmp(norm + n - 5, ".beta") == 0)
             strcpy(norm + n - 5, ".bias");
         hf = norm;
+    } else if (a == ARCH_MDLM || a == ARCH_SEDD) {
+        top = dit_top, ntop = N_OF(dit_top), blk = dit_blk, nblk = N_OF(dit_blk);
+        layer_prefix = "blocks.";
+        if (strncmp(hf, "backbone.", 9) == 0)
+            hf += 9;
     } else {
         top = qwen_top, ntop = N_OF(qwen_top), blk = qwen_blk, nblk = N_OF(qwen_blk);
         layer_prefix = "model.layers.";

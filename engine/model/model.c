@@ -260,10 +260,7 @@ static const char *const mask_texts[] = {"<|mdm_mask|>", "<|mask|>", "[MASK]", "
 int model_finish(struct model *m, char *err, size_t errlen)
 {
     struct model_config *c = &m->cfg;
-    if (c->arch == ARCH_MDLM || c->arch == ARCH_SEDD) {
-        snprintf(err, errlen, "%s: architecture %s is not loaded yet", m->path, arch_name(c->arch));
-        return -1;
-    }
+    int dit = c->arch == ARCH_MDLM || c->arch == ARCH_SEDD;
     const struct tensor *emb = model_tensor(m, "token_embd.weight");
     if (!emb) {
         snprintf(err, errlen, "%s: tensor 'token_embd.weight' is missing", m->path);
@@ -308,13 +305,16 @@ int model_finish(struct model *m, char *err, size_t errlen)
     if (want(m, "token_embd.weight", c->d_model, c->vocab_size, 1, err, errlen))
         return -1;
     c->tied_output = model_tensor(m, "output.weight") == NULL;
-    if (c->arch == ARCH_BERT || c->arch == ARCH_ROBERTA) {
+    if (dit) {
+        if (dit_finish(m, err, errlen))
+            return -1;
+    } else if (c->arch == ARCH_BERT || c->arch == ARCH_ROBERTA) {
         if (check_bert_shapes(m, err, errlen))
             return -1;
     } else if (check_llama_shapes(m, err, errlen)) {
         return -1;
     }
-    if (m->tok) {
+    if (m->tok && !dit) {
         for (size_t k = 0; c->mask_id < 0 && k < sizeof mask_texts / sizeof mask_texts[0]; k++)
             c->mask_id = tok_find(m->tok, mask_texts[k]);
         if (c->eot_id < 0)
@@ -322,7 +322,7 @@ int model_finish(struct model *m, char *err, size_t errlen)
         if (c->eot_id < 0)
             c->eot_id = tok_find(m->tok, "<|im_end|>");
     }
-    if (c->mask_id < 0 && !c->causal) {
+    if (c->mask_id < 0 && !c->causal && !(dit && c->graph_uniform)) {
         snprintf(err, errlen,
                  "%s: no mask token: no mask token id in the metadata and no <|mdm_mask|>, <|mask|>, [MASK] or "
                  "<mask> in the vocabulary",

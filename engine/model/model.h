@@ -20,8 +20,20 @@
  *   the masked-LM head (our names; llama.cpp has none):
  *   mlm.dense.weight/.bias (transform), mlm.norm.weight/.bias (its LayerNorm),
  *   output.weight (decoder; absent when tied to token_embd), output.bias.
+ * MDLM / SEDD (the DiT; shapes as [out, in], d = width, c = cond_dim,
+ * f = frequency embedding width, 256):
+ *   token_embd.weight [V, d]
+ *   t_embd.fc1.weight [c, f], t_embd.fc1.bias [c]   sigma embedding MLP
+ *   t_embd.fc2.weight [c, c], t_embd.fc2.bias [c]
+ *   blk.N.adaln.weight [6d, c], blk.N.adaln.bias [6d]  shift, scale, gate x 2
+ *   blk.N.attn_norm.weight [d], blk.N.attn_qkv.weight [3d, d] (q, k, v rows;
+ *   heads inside each, rotate-half RoPE), blk.N.attn_output.weight [d, d],
+ *   blk.N.ffn_norm.weight [d], blk.N.ffn_up.weight [4d, d] + .bias,
+ *   blk.N.ffn_down.weight [d, 4d] + .bias,
+ *   output_norm.weight [d], output_adaln.weight [2d, c] + .bias (shift, scale),
+ *   output.weight [V, d], output.bias [V].
  * Tensors a Hugging Face file has that map to none of these keep their own
- * name (e.g. bert.pooler.dense.weight).
+ * name (e.g. bert.pooler.dense.weight, backbone.rotary_emb.inv_freq).
  */
 #ifndef DLLM_MODEL_H
 #define DLLM_MODEL_H
@@ -164,6 +176,16 @@ int model_open_gguf_memory(const void *buf, size_t size, const char *name, struc
                            size_t errlen);
 int model_load_hf(struct model *m, const char *dir, char *err, size_t errlen);
 int model_load_llama2c(struct model *m, const char *dir_or_file, char *err, size_t errlen);
+
+/* model_dit.c: MDLM / SEDD. dit_hf_is_sedd: config.json is SEDD's (model
+ * type "sedd", or the hub mixin's dict with graph/noise/model sections).
+ * dit_hf_config / dit_gguf_config fill the config (the GGUF one after the
+ * generic keys); dit_finish checks it and the tensors, sets the mask id. */
+struct cJSON;
+int dit_hf_is_sedd(const struct cJSON *cfg);
+int dit_hf_config(struct model *m, const struct cJSON *cfg, int sedd, char *err, size_t errlen);
+int dit_gguf_config(const struct gguf *g, struct model *m, const char *arch, char *err, size_t errlen);
+int dit_finish(struct model *m, char *err, size_t errlen);
 
 /* Hugging Face tensor name -> our name (writes into out); 0 when mapped,
  * -1 when the name is not one we know (the caller keeps it as it is). */

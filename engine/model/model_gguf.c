@@ -11,7 +11,7 @@ static int parse_arch(const char *s, enum arch *a)
 {
     static const struct { const char *name; enum arch a; } names[] = {
         {"llada", ARCH_LLADA}, {"dream", ARCH_DREAM}, {"llama", ARCH_LLAMA},
-        {"bert", ARCH_BERT},   {"roberta", ARCH_ROBERTA},
+        {"bert", ARCH_BERT},   {"roberta", ARCH_ROBERTA}, {"mdlm", ARCH_MDLM}, {"sedd", ARCH_SEDD},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(s, names[i].name) == 0) {
@@ -214,11 +214,13 @@ static int load_parsed(struct model *m, const struct gguf *g, char *err, size_t 
         return -1;
     }
     if (parse_arch(arch, &m->cfg.arch)) {
-        snprintf(err, errlen, "%s: architecture '%s' not supported (llada, dream, llama, bert, roberta)", m->path,
-                 arch);
+        snprintf(err, errlen, "%s: architecture '%s' not supported (llada, dream, llama, bert, roberta, mdlm, sedd)",
+                 m->path, arch);
         return -1;
     }
     if (read_config(g, m, arch, err, errlen))
+        return -1;
+    if ((m->cfg.arch == ARCH_MDLM || m->cfg.arch == ARCH_SEDD) && dit_gguf_config(g, m, arch, err, errlen))
         return -1;
     if ((gguf_get_str(g, "general.name", &s) == 1 && !(m->name = strdup(s))) ||
         (gguf_get_str(g, "tokenizer.chat_template", &s) == 1 && !(m->chat_template = strdup(s)))) {

@@ -91,6 +91,10 @@ static int arch_of(const cJSON *cfg, enum arch *a)
         *a = ARCH_BERT;
     else if (strcasecmp(type, "llama") == 0)
         *a = ARCH_LLAMA;
+    else if (strcasecmp(type, "mdlm") == 0)
+        *a = ARCH_MDLM;
+    else if (dit_hf_is_sedd(cfg))
+        *a = ARCH_SEDD;
     else
         return -1;
     return 0;
@@ -143,6 +147,14 @@ static const char *token_text(const cJSON *x)
         return x->valuestring;
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(x, "content");
     return cJSON_IsString(c) ? c->valuestring : NULL;
+}
+
+static int has_tokenizer(const char *dir)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    return stat(path, &st) == 0;
 }
 
 static int read_tokenizer(struct model *m, const char *dir, char *err, size_t errlen)
@@ -353,11 +365,22 @@ int model_load_hf(struct model *m, const char *dir, char *err, size_t errlen)
         return -1;
     if (arch_of(cfg, &c->arch)) {
         const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
-        snprintf(err, errlen, "%s/config.json: model_type '%s' not supported (llada, dream, llama, bert, roberta)",
+        snprintf(err, errlen,
+                 "%s/config.json: model_type '%s' not supported (llada, dream, llama, bert, roberta, mdlm, sedd)",
                  dir, cJSON_IsString(mt) ? mt->valuestring : "?");
         goto out;
     }
     c->add_bos = c->arch == ARCH_LLAMA || c->arch == ARCH_BERT || c->arch == ARCH_ROBERTA;
+    int dit = c->arch == ARCH_MDLM || c->arch == ARCH_SEDD;
+    if (dit && !has_tokenizer(dir)) {
+        /* the official MDLM and SEDD checkpoints ship no tokenizer: they
+         * use GPT-2's (AutoTokenizer.from_pretrained('gpt2')) */
+        snprintf(err, errlen,
+                 "%s: no tokenizer.json: %s checkpoints ship none; put GPT-2's tokenizer.json (from the Hugging Face "
+                 "repository openai-community/gpt2) in this directory",
+                 dir, arch_name(c->arch));
+        goto out;
+    }
     if (read_tokenizer(m, dir, err, errlen))
         goto out;
     tc = read_json(dir, "tokenizer_config.json", 0, err, errlen);
@@ -367,7 +390,7 @@ int model_load_hf(struct model *m, const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "%s: out of memory", dir);
         goto out;
     }
-    if (read_config(m, cfg, err, errlen))
+    if (dit ? dit_hf_config(m, cfg, c->arch == ARCH_SEDD, err, errlen) : read_config(m, cfg, err, errlen))
         goto out;
     gc = read_json(dir, "generation_config.json", 0, err, errlen);
     if (!gc && err[0])
