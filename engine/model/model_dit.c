@@ -72,7 +72,6 @@ int dit_hf_is_sedd(const cJSON *cfg)
 /* Defaults every DiT shares: the official code hard-codes them. */
 static void dit_defaults(struct model_config *c)
 {
-    c->n_kv_heads = c->n_heads;
     c->rope_theta = 10000.0f;
     c->norm_eps = 1e-5f;
     c->rope_interleaved = 0; /* flash-attn's non-interleaved rotary: rotate-half */
@@ -164,11 +163,18 @@ static int hf_sedd(struct model *m, const cJSON *cfg, char *err, size_t errlen)
 
 int dit_hf_config(struct model *m, const cJSON *cfg, int sedd, char *err, size_t errlen)
 {
-    dit_defaults(&m->cfg);
+    struct model_config *c = &m->cfg;
+    dit_defaults(c);
     int rc = sedd ? hf_sedd(m, cfg, err, errlen) : hf_mdlm(m, cfg, err, errlen);
-    if (rc == 0)
-        m->cfg.d_ff = 4 * m->cfg.d_model; /* mlp_ratio 4, fixed in DDiTBlock */
-    return rc;
+    if (rc)
+        return rc;
+    if (c->d_model <= 0 || c->d_model > (1 << 20) || c->n_heads <= 0 || c->n_heads > 4096) {
+        snprintf(err, errlen, "%s/config.json: implausible width %d or heads %d", m->path, c->d_model, c->n_heads);
+        return -1;
+    }
+    c->n_kv_heads = c->n_heads;
+    c->d_ff = 4 * c->d_model; /* mlp_ratio 4, fixed in DDiTBlock */
+    return 0;
 }
 
 /* ------------------------------------------------------------------ GGUF */
@@ -190,6 +196,10 @@ int dit_gguf_config(const struct gguf *g, struct model *m, const char *arch, cha
     if (theta > 0)
         c->rope_theta = theta;
     c->n_kv_heads = kv > 0 ? kv : c->n_heads;
+    if (c->d_model <= 0 || c->d_model > (1 << 20)) {
+        snprintf(err, errlen, "%s: implausible width %d", m->path, c->d_model);
+        return -1;
+    }
     if (c->d_ff <= 0)
         c->d_ff = 4 * c->d_model;
     snprintf(k, sizeof k, "%s.conditioning_length", arch);
@@ -308,7 +318,8 @@ int dit_finish(struct model *m, char *err, size_t errlen)
         snprintf(err, errlen, "%s: conditioning width %d is not positive", m->path, c->cond_dim);
         return -1;
     }
-    if (c->n_kv_heads != c->n_heads || c->head_dim * c->n_heads != c->d_model) {
+    if (c->n_kv_heads != c->n_heads || (int64_t)c->head_dim * c->n_heads != c->d_model || c->d_model > (1 << 20) ||
+        c->d_ff > (1 << 22)) {
         snprintf(err, errlen, "%s: %s wants width = heads x head size, one key/value head per head", m->path,
                  arch_name(c->arch));
         return -1;
