@@ -358,7 +358,8 @@ struct sched_event {
     const float *top_logprobs;
     int n_tokens, n_top;
     /* DONE: the final canvas (canvas, len above) and its masked spans in
-     * canvas order, so fill-in-the-blanks answers can report each span. */
+     * canvas order, so fill-in-the-blanks answers can report each span
+     * (FRAME events carry the spans too). */
     const struct canvas_span *spans;
     int n_spans;
 };

@@ -15,12 +15,8 @@ static int is_dream_rule(enum remask r)
 
 static int check_params(const struct gen_params *p, char *err, size_t errlen)
 {
-    if (p->remasking == REMASK_MDLM) {
-        snprintf(err, errlen, "remasking: the MDLM/SEDD sampler is not implemented");
-        return SCHED_EINVAL;
-    }
     if (!(p->remasking == REMASK_LOW_CONFIDENCE || p->remasking == REMASK_RANDOM ||
-          is_dream_rule(p->remasking))) {
+          is_dream_rule(p->remasking) || sampler_is_schedule(p->remasking))) {
         snprintf(err, errlen, "remasking: unknown rule %d", (int)p->remasking);
         return SCHED_EINVAL;
     }
@@ -137,6 +133,9 @@ int canvas_build(struct canvas *c, const struct canvas_seg *segs, int n_segs,
                  p->gen_length, n_masked);
         return SCHED_EINVAL;
     }
+    rc = sampler_check(p, cfg, (int)n_masked, err, errlen);
+    if (rc)
+        return rc;
     int block_len = p->block_length ? p->block_length : (int)n_masked;
     if (n_masked % block_len != 0) {
         snprintf(err, errlen, "gen_length (%lld) is not a multiple of block_length (%d)", n_masked,

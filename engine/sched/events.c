@@ -18,6 +18,8 @@ static void event_base(struct sched_event *ev, const struct sched_req *r, enum s
     ev->span_end = r->cv.spans[0].start + r->cv.spans[0].len;
     ev->block_start = r->cv.shown_start;
     ev->block_end = r->cv.shown_end;
+    ev->spans = r->cv.spans;
+    ev->n_spans = r->cv.n_spans;
 }
 
 void events_step(struct sched_req *r, sched_event_fn fn, void *cb_user)
@@ -94,6 +96,8 @@ void events_done(struct sched_req *r, sched_event_fn fn, void *cb_user)
     /* a request cut short ends with the text already sent, so the deltas
      * always add up to the done text */
     size_t n = r->finish == FINISH_STOP || r->finish == FINISH_LENGTH ? r->text.len : r->text.emitted;
+    ev.canvas = r->cv.ids; /* with spans (event_base): the filled canvas */
+    ev.masked = r->cv.masked;
     ev.finish = r->finish;
     ev.prompt_tokens = r->cv.n_given;
     ev.completion_tokens = r->text.n_tokens;

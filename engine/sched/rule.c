@@ -21,6 +21,8 @@ int rule_plan(struct sched_req *r)
         return 0;
     canvas_block_bounds(c, &c->shown_start, &c->shown_end);
     int n = canvas_block_masked(c, r->query);
+    if (sampler_is_schedule(p->remasking))
+        return sampler_sched_plan(r, n);
     int S = c->steps_per_block;
     int last = c->bstep >= S - 1;
     if (p->threshold > 0.0f) {
@@ -79,6 +81,8 @@ void rule_rows(struct sched_req *r, const struct model_config *cfg, struct denoi
         rows[1].cfg_uncond = -1;
         rows[1].cfg_scale = 0.0f;
     }
+    if (sampler_is_schedule(p->remasking))
+        sampler_sched_rows(r, rows);
 }
 
 static float rank_conf(enum remask rule, const struct denoise_pos *o)
@@ -120,7 +124,9 @@ int rule_commit(struct sched_req *r, const struct denoise_pos *out)
         x->prob = llada ? out[j].prob_raw : out[j].prob;
         x->conf = p->threshold > 0.0f ? x->prob : rank_conf(p->remasking, &out[j]);
     }
-    if (p->threshold > 0.0f) {
+    if (sampler_is_schedule(p->remasking)) {
+        k = sampler_sched_select(r, out);
+    } else if (p->threshold > 0.0f) {
         sampler_sort(r->cand, n);
         k = sampler_threshold_count(r->cand, n, p->threshold);
     } else if (p->remasking == REMASK_RANDOM || p->remasking == REMASK_ORIGIN) {

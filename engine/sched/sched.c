@@ -189,6 +189,8 @@ static int req_build(struct sched *s, const struct gen_request *g, struct sched_
     }
     r->user = g->user;
     r->p = g->params;
+    r->cfg = cfg;
+    noise_from_config(&r->noise, cfg);
     r->want_frames = g->want_frames;
     r->rules.end_ids[0] = cfg->eos_id;
     r->rules.end_ids[1] = cfg->eot_id;
@@ -207,6 +209,8 @@ static int req_build(struct sched *s, const struct gen_request *g, struct sched_
         return SCHED_EINVAL;
     }
     r->planned_steps = r->p.threshold > 0.0f ? r->cv.n_gen : r->cv.steps_per_block * r->cv.n_blocks;
+    if (sampler_is_schedule(r->p.remasking))
+        r->planned_steps = r->cv.steps_per_block + 1; /* and the final denoising step */
     r->query = malloc((size_t)r->cv.len * sizeof *r->query);
     r->cand = malloc((size_t)r->cv.len * sizeof *r->cand);
     if (r->n_rows == 2)

@@ -49,6 +49,18 @@
  * - DONE completion_tokens counts the answer tokens read before EOS/EOT (and
  *   up to the point where a stop string was found); with n_logprobs the
  *   answer's tokens come with the logprobs kept when each was committed.
+ * - MDLM/SEDD (sampler_mdlm.c): the rules mdlm, euler and analytic are the
+ *   only ones an ARCH_MDLM or ARCH_SEDD model takes, and only those models
+ *   take them (SCHED_EINVAL naming remasking otherwise); the API's "auto" is
+ *   mdlm for MDLM and analytic for SEDD, steps default to one per masked
+ *   token. One block over every span; steps N walk ts = linspace(1, t_eps, N
+ *   + 1) (t_eps 0: 1e-5), then a final step denoises what is still masked
+ *   (planned_steps N + 1; it is skipped when nothing is left). threshold,
+ *   cfg_scale and a block_length short of the spans are refused. The
+ *   temperature/top-k/top-p of gen_params shape the token draws (the API
+ *   sends temperature 1 unless asked); MDLM's noise removal is an argmax.
+ *   SEDD's uniform graph is refused (its samplers need every score).
+ * - FRAME and DONE events carry the masked spans; DONE the final canvas.
  * - prefix_cache is accepted and ignored: the backend has no cache interface yet.
  */
 #ifndef DLLM_SCHED_ROOM_H
@@ -71,6 +83,7 @@
 #define SCHED_RNG_RANDOM (1ull << 40)
 #define SCHED_RNG_ORIGIN ((1ull << 40) + 1)
 #define SCHED_RNG_ALG_TEMP ((1ull << 40) + 2)
+#define SCHED_RNG_MOVE ((1ull << 40) + 3) /* MDLM/SEDD: does a masked position move */
 
 /* ------------------------------------------------------------- canvas.c */
 
@@ -141,6 +154,47 @@ int sampler_dream_origin(uint64_t seed, int step, int i, int S, const int32_t *p
  * (top-n by conf, or drawn without replacement from softmax(conf / alg_temp)). */
 int sampler_dream_choose(struct sched_cand *c, int n_cand, int n, float alg_temp, uint64_t seed, int step);
 
+/* -------------------------------------- noise.c, sampler_mdlm.c: MDLM/SEDD */
+
+/* A model's noise schedule sigma(t), t in [0, 1] (noise_lib.py,
+ * noise_schedule.py). Double precision throughout. */
+struct noise {
+    enum noise_kind kind;
+    double eps;          /* log-linear */
+    double smin, smax;   /* geometric */
+};
+
+void noise_from_config(struct noise *n, const struct model_config *cfg);
+/* 0, or SCHED_EINVAL with a message when the schedule is unusable. */
+int noise_check(const struct noise *n, char *err, size_t errlen);
+double noise_sigma(const struct noise *n, double t);
+double noise_dsigma(const struct noise *n, double t); /* d sigma / dt */
+/* The chance that a token is masked at time t: 1 - e^-sigma(t). */
+double noise_move_chance(const struct noise *n, double t);
+/* ts = linspace(1, t_eps, N + 1): ts[i]. */
+double noise_time(int i, int N, double t_eps);
+
+/* The schedule-driven rules (mdlm, euler, analytic). */
+int sampler_is_schedule(enum remask r);
+/* The chance that a masked position moves (unmasks) at step i of N when
+ * the sum of its scores over the non-mask tokens is S (S < 0: not needed,
+ * the rule or the model fixes it). */
+double sampler_move_prob(enum remask rule, const struct noise *n, int i, int N, double t_eps, double S);
+/* The sum of the scores when the model fixes it (MDLM's SUBS: 1/expm1(sigma)),
+ * else -1 (SEDD: it comes from the forward's logsumexp). */
+double sampler_known_score(enum arch a, const struct noise *n, double t);
+
+/* canvas_build's check of a request against the rule and the model family
+ * (schedule rules only for MDLM/SEDD models and back). */
+int sampler_check(const struct gen_params *p, const struct model_config *cfg, int n_masked, char *err,
+                  size_t errlen);
+struct sched_req;
+/* rule.c's hooks for these rules: plan (n: the masked positions in r->query),
+ * the rows' noise level and reduction, and the choice of the committed. */
+int sampler_sched_plan(struct sched_req *r, int n);
+void sampler_sched_rows(struct sched_req *r, struct denoise_row *rows);
+int sampler_sched_select(struct sched_req *r, const struct denoise_pos *out);
+
 /* --------------------------------------------------------------- text.c */
 
 /* How committed ids become text; the default wraps tok_stream_*, tests give
@@ -187,6 +241,8 @@ struct sched_req {
     uint64_t id;
     void *user;
     struct gen_params p;
+    const struct model_config *cfg; /* the scheduler's model's */
+    struct noise noise;  /* MDLM/SEDD rules: the model's schedule */
     int want_frames;
     struct text_rules rules;
     struct canvas cv;
