@@ -46,6 +46,13 @@ struct api_message {
     char *content;      /* text parts joined */
 };
 
+/* Fill in the blanks (completions' `canvas`): one segment, given text or a
+ * masked span of n tokens. */
+struct api_segment {
+    char *text;         /* NULL for a masked span */
+    int mask;           /* span length (0 for text) */
+};
+
 /* A numeric sampling field a request may leave unset (then the config's
  * default applies). */
 struct api_opt_f { int set; double v; };
@@ -57,6 +64,11 @@ struct api_request {
     /* completion: one or more prompts (each gives n choices) */
     struct api_prompt *prompts;
     int n_prompts;
+    /* completion with `canvas`: any number of text and masked segments, in
+     * place of prompt/suffix (n_prompts is 0 then) */
+    struct api_segment *canvas;
+    int n_canvas;
+    int canvas_masked;           /* the spans' total */
     /* infill: canvas = [extra][prefix][prompt] [span] [suffix]
      * (completion's suffix fills `suffix` too) */
     char *prefix, *suffix, *extra;
@@ -77,6 +89,7 @@ struct api_request {
     struct api_opt_i seed;
     /* sampling and diffusion extensions */
     struct api_opt_f temperature, top_p, alg_temp, threshold, cfg_scale;
+    struct api_opt_f t_eps;      /* MDLM/SEDD: end of the time grid, in (0, 1) */
     struct api_opt_i top_k, steps, block_length;
     int remasking;               /* enum remask, or -1 unset */
 };
@@ -89,7 +102,7 @@ int api_parse(enum api_kind kind, const char *body, size_t len, const struct con
 void api_request_free(struct api_request *r);
 
 /* remasking names ("low_confidence", "random", "origin", "maskgit_plus",
- * "topk_margin", "entropy"): enum remask or -1. */
+ * "topk_margin", "entropy", "mdlm", "euler", "analytic"): enum remask or -1. */
 int api_remask_parse(const char *name);
 const char *api_remask_name(int remask);
 
@@ -102,8 +115,9 @@ struct api_job {
     int choice_index;            /* OpenAI's "index": prompt_index * n + j */
     int32_t *ids[3];             /* text segments, in canvas order */
     int n_ids[3];
-    struct canvas_seg segs[4];
+    struct canvas_seg *segs;     /* malloc'd; given ones point into ids[] or canvas_ids */
     int n_segs;
+    int32_t *canvas_ids;         /* `canvas` requests: every given token, in order */
     struct gen_params params;
     int prompt_tokens;
     char *echo_text;             /* completion echo: the prompt text, else NULL */
@@ -134,6 +148,13 @@ struct api_token_lp {
     float top_logprob[REDUCE_MAX_TOP];
 };
 
+/* A `canvas` request's answer: its segments in order, given text as sent
+ * and each span's generated text (up to its first end-of-text). */
+struct api_fill_seg {
+    const char *text;
+    int mask;                    /* 0: given text; n: a span of n tokens */
+};
+
 /* One finished choice. */
 struct api_choice {
     int index;
@@ -141,6 +162,8 @@ struct api_choice {
     enum finish_reason finish;
     struct api_token_lp *lp;     /* NULL when logprobs were not asked or not given */
     int n_lp;
+    const struct api_fill_seg *fill; /* `canvas` requests: choices[].canvas and .spans */
+    int n_fill;
 };
 
 struct api_usage { int prompt_tokens, completion_tokens; };
@@ -167,6 +190,10 @@ char *api_response(enum api_kind kind, const struct api_request *r, const struct
 char *api_chunk(enum api_kind kind, const struct api_ident *id, int index, int role_first,
                 const char *text, size_t len, enum finish_reason finish,
                 const struct api_token_lp *lp, int n_lp);
+/* The closing chunk of a `canvas` completion: finish_reason, logprobs, and
+ * the filled canvas (choices[0].canvas, choices[0].spans) as in the response. */
+char *api_fill_chunk(const struct api_ident *id, int index, enum finish_reason finish,
+                     const struct api_token_lp *lp, int n_lp, const struct api_fill_seg *fill, int n_fill);
 /* The usage chunk of stream_options.include_usage (choices: []). */
 char *api_usage_chunk(enum api_kind kind, const struct api_ident *id, const struct api_usage *u);
 /* "data: [DONE]\n\n" (not sent by /infill, as llama.cpp). */
@@ -188,6 +215,8 @@ struct api_frame {
     const float *conf;           /* confidence at commit, per position (may be NULL) */
     int span_start, span_end;
     int block_start, block_end;
+    const struct canvas_span *spans; /* every masked span (may be NULL) */
+    int n_spans;
 };
 char *api_frame_event(const struct tokenizer *tok, const struct api_frame *f);
 

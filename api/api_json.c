@@ -256,6 +256,24 @@ static cJSON *head(const struct api_ident *id, const char *object)
     return o;
 }
 
+/* choices[].canvas: the segments as sent, spans with their text; and
+ * choices[].spans: the spans' texts. */
+static void add_fill(cJSON *ch, const struct api_fill_seg *fill, int n)
+{
+    cJSON *cv = cJSON_AddArrayToObject(ch, "canvas");
+    cJSON *spans = cJSON_AddArrayToObject(ch, "spans");
+    for (int i = 0; i < n; i++) {
+        const char *t = fill[i].text ? fill[i].text : "";
+        cJSON *sg = cJSON_CreateObject();
+        add_text(sg, "text", t, strlen(t));
+        if (fill[i].mask > 0) {
+            cJSON_AddNumberToObject(sg, "mask", fill[i].mask);
+            cJSON_AddItemToArray(spans, text_item(t, strlen(t)));
+        }
+        cJSON_AddItemToArray(cv, sg);
+    }
+}
+
 char *api_response(enum api_kind kind, const struct api_request *r, const struct api_ident *id,
                    const struct api_choice *choices, int n, const struct api_usage *u)
 {
@@ -291,6 +309,7 @@ char *api_response(enum api_kind kind, const struct api_request *r, const struct
             if (r && r->want_logprobs && c->lp)
                 cJSON_AddItemToObject(ch, "logprobs", completion_logprobs(c->lp, c->n_lp));
             else cJSON_AddNullToObject(ch, "logprobs");
+            if (c->fill) add_fill(ch, c->fill, c->n_fill);
         }
         add_finish(ch, c->finish);
         cJSON_AddItemToArray(arr, ch);
@@ -331,6 +350,22 @@ char *api_chunk(enum api_kind kind, const struct api_ident *id, int index, int r
     return sse(NULL, o);
 }
 
+char *api_fill_chunk(const struct api_ident *id, int index, enum finish_reason finish,
+                     const struct api_token_lp *lp, int n_lp, const struct api_fill_seg *fill, int n_fill)
+{
+    cJSON *o = head(id, "text_completion");
+    cJSON *arr = cJSON_AddArrayToObject(o, "choices");
+    cJSON *ch = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ch, "index", index);
+    add_text(ch, "text", "", 0);
+    if (lp) cJSON_AddItemToObject(ch, "logprobs", completion_logprobs(lp, n_lp));
+    else cJSON_AddNullToObject(ch, "logprobs");
+    add_finish(ch, finish);
+    add_fill(ch, fill, n_fill);
+    cJSON_AddItemToArray(arr, ch);
+    return sse(NULL, o);
+}
+
 char *api_usage_chunk(enum api_kind kind, const struct api_ident *id, const struct api_usage *u)
 {
     cJSON *o = head(id, kind == API_CHAT ? "chat.completion.chunk" : "text_completion");
@@ -355,6 +390,13 @@ char *api_frame_event(const struct tokenizer *tok, const struct api_frame *f)
     cJSON *block = cJSON_AddArrayToObject(o, "block");
     cJSON_AddItemToArray(block, cJSON_CreateNumber(f->block_start));
     cJSON_AddItemToArray(block, cJSON_CreateNumber(f->block_end));
+    cJSON *spans = cJSON_AddArrayToObject(o, "spans");
+    for (int i = 0; i < f->n_spans && f->spans; i++) {
+        cJSON *sp = cJSON_CreateArray();
+        cJSON_AddItemToArray(sp, cJSON_CreateNumber(f->spans[i].start));
+        cJSON_AddItemToArray(sp, cJSON_CreateNumber(f->spans[i].start + f->spans[i].len));
+        cJSON_AddItemToArray(spans, sp);
+    }
     cJSON *toks = cJSON_AddArrayToObject(o, "tokens");
     cJSON *masked = cJSON_AddArrayToObject(o, "masked");
     cJSON *fresh = cJSON_AddArrayToObject(o, "fresh");

@@ -15,6 +15,7 @@
 #define API_MAX_PROMPTS 32
 #define API_MAX_STOP 16
 #define API_MAX_MESSAGES 1024
+#define API_MAX_SEGMENTS 1024
 
 static const char *json_type_name(const cJSON *v)
 {
@@ -101,8 +102,9 @@ static int get_str(const cJSON *o, const char *key, char **out, struct api_error
 
 int api_remask_parse(const char *name)
 {
+    /* in enum remask's order */
     static const char *names[] = {"low_confidence", "random", "origin", "maskgit_plus", "topk_margin",
-                                  "entropy"};
+                                  "entropy", "mdlm", "euler", "analytic"};
     for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
         if (strcmp(name, names[i]) == 0) return i;
     return -1;
@@ -118,6 +120,8 @@ const char *api_remask_name(int remask)
     case REMASK_TOPK_MARGIN: return "topk_margin";
     case REMASK_ENTROPY: return "entropy";
     case REMASK_MDLM: return "mdlm";
+    case REMASK_SEDD_EULER: return "euler";
+    case REMASK_SEDD_ANALYTIC: return "analytic";
     }
     return "?";
 }
@@ -184,17 +188,25 @@ static int parse_common(const cJSON *o, const struct config *cfg, struct api_req
     if (get_num(o, "alg_temp", 0, 100, &r->alg_temp, e)) return -1;
     if (get_num(o, "threshold", 0, 1, &r->threshold, e)) return -1;
     if (get_num(o, "cfg_scale", 0, 100, &r->cfg_scale, e)) return -1;
+    if (get_num(o, "t_eps", -INFINITY, INFINITY, &r->t_eps, e)) return -1;
+    if (r->t_eps.set && !(r->t_eps.v > 0 && r->t_eps.v < 1)) {
+        api_error_set(e, 400, "t_eps", "Invalid value for 't_eps': %.17g is outside (0, 1).", r->t_eps.v);
+        return -1;
+    }
     r->remasking = -1;
     const char *names[] = {"remasking", "algorithm"};
     for (int i = 0; i < 2; i++) {
         v = cJSON_GetObjectItemCaseSensitive(o, names[i]);
         if (!v || cJSON_IsNull(v)) continue;
         if (!cJSON_IsString(v)) return bad_type(e, names[i], "a string", v);
+        /* "auto": the model family's own rule, as when left out */
+        if (strcmp(v->valuestring, "auto") == 0) continue;
         r->remasking = api_remask_parse(v->valuestring);
         if (r->remasking < 0) {
             api_error_set(e, 400, names[i],
-                          "Invalid value for '%s': expected one of low_confidence, random, origin, "
-                          "maskgit_plus, topk_margin, entropy.",
+                          "Invalid value for '%s': expected one of auto, low_confidence, random, origin, "
+                          "maskgit_plus, topk_margin, entropy (LLaDA, Dream, BERT models), mdlm, euler, "
+                          "analytic (MDLM, SEDD models).",
                           names[i]);
             return -1;
         }
@@ -277,12 +289,103 @@ oom:
     return -1;
 }
 
+/* Fill in the blanks: "canvas": [{"text": "..."} | {"mask": n}, ...]. */
+static int parse_canvas(const cJSON *v, const struct config *cfg, struct api_request *r, struct api_error *e)
+{
+    const char *want = "an array of segments, each {\"text\": \"...\"} or {\"mask\": n}";
+    if (!cJSON_IsArray(v)) return bad_type(e, "canvas", want, v);
+    int n = cJSON_GetArraySize(v);
+    if (n == 0 || n > API_MAX_SEGMENTS) {
+        api_error_set(e, 400, "canvas", "Invalid value for 'canvas': expected 1 to %d segments.", API_MAX_SEGMENTS);
+        return -1;
+    }
+    r->canvas = calloc((size_t)n, sizeof *r->canvas);
+    if (!r->canvas) {
+        api_error_set(e, 500, "", "out of memory");
+        return -1;
+    }
+    long long masked = 0;
+    char name[64];
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v)
+    {
+        int i = r->n_canvas;
+        snprintf(name, sizeof name, "canvas[%d]", i);
+        if (!cJSON_IsObject(it)) return bad_type(e, name, "an object {\"text\": \"...\"} or {\"mask\": n}", it);
+        const cJSON *text = NULL, *mask = NULL, *k;
+        cJSON_ArrayForEach(k, it)
+        {
+            if (strcmp(k->string, "text") == 0) text = k;
+            else if (strcmp(k->string, "mask") == 0) mask = k;
+            else {
+                api_error_set(e, 400, name,
+                              "Invalid value for '%s': unknown segment type '%.40s'; a segment is "
+                              "{\"text\": \"...\"} or {\"mask\": n}.",
+                              name, k->string);
+                return -1;
+            }
+        }
+        if ((text != NULL) == (mask != NULL)) {
+            api_error_set(e, 400, name,
+                          "Invalid value for '%s': a segment is either {\"text\": \"...\"} or {\"mask\": n}.", name);
+            return -1;
+        }
+        struct api_segment *sg = &r->canvas[r->n_canvas++];
+        if (text) {
+            snprintf(name, sizeof name, "canvas[%d].text", i);
+            if (!cJSON_IsString(text)) return bad_type(e, name, "a string", text);
+            if (!(sg->text = strdup(text->valuestring))) {
+                api_error_set(e, 500, "", "out of memory");
+                return -1;
+            }
+        } else {
+            long long len;
+            snprintf(name, sizeof name, "canvas[%d].mask", i);
+            if (check_int(mask, name, 1, cfg->max_tokens, &len, e)) return -1;
+            sg->mask = (int)len;
+            masked += len;
+        }
+    }
+    if (masked == 0) {
+        api_error_set(e, 400, "canvas",
+                      "Invalid value for 'canvas': no masked span to fill; add a {\"mask\": n} segment.");
+        return -1;
+    }
+    if (masked > cfg->max_tokens) {
+        api_error_set(e, 400, "canvas",
+                      "Invalid value for 'canvas': the masked spans total %lld tokens, more than this "
+                      "server's limit of %d.",
+                      masked, cfg->max_tokens);
+        return -1;
+    }
+    r->canvas_masked = (int)masked;
+    return 0;
+}
+
 static int parse_completion(const cJSON *o, const struct config *cfg, struct api_request *r,
                             struct api_error *e)
 {
-    if (parse_prompt(o, r, e)) return -1;
-    if (get_str(o, "suffix", &r->suffix, e)) return -1;
+    const cJSON *cv = cJSON_GetObjectItemCaseSensitive(o, "canvas");
+    if (cv && !cJSON_IsNull(cv)) {
+        const char *other[2] = {"prompt", "suffix"};
+        for (int i = 0; i < 2; i++) {
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, other[i]);
+            if (x && !cJSON_IsNull(x)) {
+                api_error_set(e, 400, "canvas",
+                              "'canvas' replaces 'prompt' and 'suffix': give either a canvas or a %s.", other[i]);
+                return -1;
+            }
+        }
+        if (parse_canvas(cv, cfg, r, e)) return -1;
+    } else {
+        if (parse_prompt(o, r, e)) return -1;
+        if (get_str(o, "suffix", &r->suffix, e)) return -1;
+    }
     if (get_bool(o, "echo", &r->echo, e)) return -1;
+    if (r->canvas && r->echo) {
+        api_error_set(e, 400, "echo", "'echo' does not apply to a 'canvas': choices[].canvas holds the whole text.");
+        return -1;
+    }
     struct api_opt_i lp = {0, 0};
     if (get_int(o, "logprobs", 0, REDUCE_MAX_TOP, &lp, e)) return -1;
     r->want_logprobs = lp.set;
@@ -500,6 +603,8 @@ void api_request_free(struct api_request *r)
         free(r->prompts[i].ids);
     }
     free(r->prompts);
+    for (int i = 0; i < r->n_canvas; i++) free(r->canvas[i].text);
+    free(r->canvas);
     free(r->prefix);
     free(r->suffix);
     free(r->extra);

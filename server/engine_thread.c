@@ -27,6 +27,7 @@ static void free_msg(struct outmsg *m)
     free(m->top_ids);
     free(m->token_logprobs);
     free(m->top_logprobs);
+    free(m->spans);
     free(m);
 }
 
@@ -52,6 +53,14 @@ static void on_event(void *cb_user, const struct sched_event *ev)
     m->prompt_tokens = ev->prompt_tokens;
     m->completion_tokens = ev->completion_tokens;
     if (ev->error) m->error = strdup(ev->error);
+    if ((ev->kind == SCHED_EV_FRAME || ev->kind == SCHED_EV_DONE) && ev->n_spans > 0 && ev->spans) {
+        m->spans = dup_bytes(ev->spans, (size_t)ev->n_spans * sizeof *ev->spans);
+        if (m->spans) m->n_spans = ev->n_spans;
+    }
+    if (ev->kind == SCHED_EV_DONE && ev->canvas && ev->len > 0) {
+        m->canvas = dup_bytes(ev->canvas, (size_t)ev->len * sizeof(int32_t));
+        m->len = m->canvas ? ev->len : 0;
+    }
     if (ev->kind == SCHED_EV_FRAME && ev->len > 0) {
         size_t n = (size_t)ev->len;
         m->len = ev->len;

@@ -28,6 +28,8 @@ static void gen_unlink_free(struct gen *g)
             for (int t = 0; t < c->lp[k].n_top; t++) free(c->lp[k].top_text[t]);
         }
         free(c->lp);
+        for (int k = 0; k < c->n_fill; k++) free((char *)c->fill[k].text);
+        free(c->fill);
     }
     free(g->ch);
     free(g->buf);
@@ -354,6 +356,34 @@ static void take_logprobs(struct gen *g, struct gen_choice *c, const struct outm
     }
 }
 
+/* A `canvas` request's answer: the request's segments with each span's
+ * text, read from the final canvas up to the span's first end-of-text (or a
+ * position left masked when the answer settled early). */
+static void take_fill(struct gen *g, struct gen_choice *c, const struct outmsg *m)
+{
+    const struct api_request *r = &g->req;
+    if (!r->canvas || c->fill) return;
+    const struct model *md = g->srv->model;
+    c->fill = calloc((size_t)r->n_canvas, sizeof *c->fill);
+    if (!c->fill) return;
+    int span = 0;
+    for (int i = 0; i < r->n_canvas; i++) {
+        struct api_fill_seg *f = &c->fill[i];
+        f->mask = r->canvas[i].mask;
+        if (r->canvas[i].text) {
+            f->text = strdup(r->canvas[i].text);
+        } else if (span < m->n_spans && m->canvas && m->spans[span].start + m->spans[span].len <= m->len) {
+            const struct canvas_span *sp = &m->spans[span++];
+            const int32_t *ids = m->canvas + sp->start;
+            int n = 0;
+            while (n < sp->len && ids[n] != md->cfg.eos_id && ids[n] != md->cfg.eot_id && ids[n] != md->cfg.mask_id) n++;
+            f->text = n ? tok_decode(md->tok, ids, n, 1) : NULL;
+        }
+        if (!f->text) f->text = strdup("");
+        c->n_fill = i + 1;
+    }
+}
+
 /* Every choice is done: send the response, or close the stream. */
 static void finish_gen(struct gen *g)
 {
@@ -397,6 +427,8 @@ static void finish_gen(struct gen *g)
                 out[i].finish = g->ch[i].finish;
                 out[i].lp = g->ch[i].lp;
                 out[i].n_lp = g->ch[i].n_lp;
+                out[i].fill = g->ch[i].fill;
+                out[i].n_fill = g->ch[i].n_fill;
             }
             body = api_response(g->kind, &g->req, &g->ident, out, g->n_choices, &u);
             free(out);
@@ -429,7 +461,8 @@ void gen_on_event(struct server *s, struct outmsg *m)
     if (m->kind == SCHED_EV_FRAME) {
         if (g->req.stream && g->req.frames && m->len > 0) {
             struct api_frame f = {c->index, m->step, m->total_steps, m->len, m->canvas, m->masked, m->fresh,
-                                  m->conf, m->span_start, m->span_end, m->block_start, m->block_end};
+                                  m->conf, m->span_start, m->span_end, m->block_start, m->block_end,
+                                  m->spans, m->n_spans};
             stream_put(g, api_frame_event(s->model->tok, &f));
         }
         return;
@@ -448,6 +481,7 @@ void gen_on_event(struct server *s, struct outmsg *m)
     if (m->prompt_tokens > 0) c->prompt_tokens = m->prompt_tokens;
     if (m->error) c->error = strdup(m->error);
     take_logprobs(g, c, m);
+    if (c->finish == FINISH_STOP || c->finish == FINISH_LENGTH) take_fill(g, c, m);
     const char *full = m->text ? m->text : "";
     size_t full_len = m->text ? m->text_len : 0;
     if (g->req.stream) {
@@ -457,6 +491,8 @@ void gen_on_event(struct server *s, struct outmsg *m)
                 stream_put(g, api_chunk(g->kind, &g->ident, c->index, 0, full + shown, full_len - shown, FINISH_NONE, NULL, 0));
             if (g->kind == API_INFILL)
                 stream_put(g, api_chunk(g->kind, &g->ident, c->index, 0, NULL, 0, c->finish, NULL, 0));
+            else if (c->fill)
+                stream_put(g, api_fill_chunk(&g->ident, c->index, c->finish, c->lp, c->n_lp, c->fill, c->n_fill));
             else
                 stream_put(g, api_chunk(g->kind, &g->ident, c->index, 0, NULL, 0, c->finish, c->lp, c->n_lp));
         }

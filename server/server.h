@@ -54,6 +54,9 @@ struct outmsg {
     uint8_t *masked, *fresh;
     float *conf;
     int len, span_start, span_end, block_start, block_end;
+    /* FRAME and DONE: the masked spans; DONE also the final canvas */
+    struct canvas_span *spans;
+    int n_spans;
     /* DONE with logprobs */
     int32_t *tokens, *top_ids;
     float *token_logprobs, *top_logprobs;
@@ -154,6 +157,8 @@ struct gen_choice {
     char *error;
     struct api_token_lp *lp;
     int n_lp;
+    struct api_fill_seg *fill;   /* `canvas` requests: the filled canvas (texts owned) */
+    int n_fill;
 };
 
 /* One generation request (completions, chat, infill): lives until its

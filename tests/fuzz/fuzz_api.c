@@ -63,7 +63,15 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
                                                         : "";
     struct api_ident id = {"cmpl-fuzz", 0, r.model ? r.model : "m"};
     free(api_chunk(kind, &id, 0, 1, text, strlen(text), FINISH_STOP, NULL, 0));
-    struct api_choice ch = {0, (char *)text, FINISH_LENGTH, NULL, 0};
+    /* a canvas request's answer: its own segments, spans filled with text */
+    struct api_fill_seg fill[8];
+    int n_fill = 0;
+    for (int i = 0; i < r.n_canvas && n_fill < 8; i++, n_fill++) {
+        fill[n_fill].text = r.canvas[i].text ? r.canvas[i].text : text;
+        fill[n_fill].mask = r.canvas[i].mask;
+    }
+    struct api_choice ch = {0, (char *)text, FINISH_LENGTH, NULL, 0, n_fill ? fill : NULL, n_fill};
+    if (n_fill) free(api_fill_chunk(&id, 0, FINISH_STOP, NULL, 0, fill, n_fill));
     struct api_usage u = {1, 2};
     free(api_response(kind, &r, &id, &ch, 1, &u));
     if (have_model) {

@@ -121,7 +121,7 @@ void test_api_json_chat_chunks(void)
 
 void test_api_json_completion_and_infill_shapes(void)
 {
-    struct api_choice ch[2] = {{0, "abc", FINISH_STOP, NULL, 0}, {1, "de\xff", FINISH_LENGTH, NULL, 0}};
+    struct api_choice ch[2] = {{0, "abc", FINISH_STOP, NULL, 0, NULL, 0}, {1, "de\xff", FINISH_LENGTH, NULL, 0, NULL, 0}};
     struct api_usage u = {3, 4};
     struct api_request r;
     memset(&r, 0, sizeof r);
@@ -174,7 +174,7 @@ void test_api_json_logprobs(void)
     lp[0].top_logprob[1] = -1.5f;
     lp[1].text = "llo";
     lp[1].logprob = -0.25f;
-    struct api_choice ch = {0, "Hello", FINISH_STOP, lp, 2};
+    struct api_choice ch = {0, "Hello", FINISH_STOP, lp, 2, NULL, 0};
     struct api_usage u = {1, 2};
     struct api_request r;
     memset(&r, 0, sizeof r);
@@ -233,7 +233,7 @@ void test_api_json_frame(void)
     masked[n + 1] = 1;
     fresh[n] = 1;
     conf[n] = 0.75f;
-    struct api_frame f = {1, 3, 8, n + 2, canvas, masked, fresh, conf, n, n + 2, n, n + 2};
+    struct api_frame f = {1, 3, 8, n + 2, canvas, masked, fresh, conf, n, n + 2, n, n + 2, NULL, 0};
     char *s = api_frame_event(t, &f);
     cJSON *o = sse_json(s, "frame");
     CHECK_STR(str_at(o, "object"), "dllm.frame");
