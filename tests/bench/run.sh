@@ -12,6 +12,8 @@ fi
 for b in bin/bench_*; do
     [ -x "$b" ] || continue
     name=$(basename "$b")
+    # bench_forward runs inside llamacpp_bench.sh, beside llama.cpp
+    [ "$name" = bench_forward ] && continue
     echo "=== $name"
     case "$name" in
         bench_tok) "$b" "$text" "$model" ;;
