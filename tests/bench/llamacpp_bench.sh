@@ -6,7 +6,8 @@
 # random weights (tests/bench/make_llada_gguf.py) in F16 and Q8_0, canvas
 # 128 and 256, 2 threads each. Also compares the two engines' logits (a
 # second, independent check of dllm's LLaDA GGUF reading: RoPE pair layout,
-# bidirectional attention, the output head).
+# bidirectional attention, the output head), and both against float64
+# logits of the file's weights, which shows where a difference comes from.
 #
 # llama.cpp is not a dependency of dllm: its prebuilt library
 # (@node-llama-cpp/linux-x64) and its source (the git bundle inside
@@ -58,8 +59,8 @@ fetch_llamacpp() {
         local tgz
         tgz=$cache/$(echo "$p" | sed 's/^@//; s/\//-/')-$version.tgz
         if [ ! -s "$tgz" ]; then
-            (cd "$cache" && timeout 300 npm pack --silent "$p@$version" >/dev/null 2>npm.err) ||
-                { echo "npm pack $p@$version failed: $(tail -n 1 "$cache/npm.err")"; return; }
+            (cd "$cache" && timeout 300 npm pack "$p@$version" >/dev/null 2>npm.err) ||
+                { echo "npm pack $p@$version failed: $(grep -m 1 -i 'err' "$cache/npm.err")"; return; }
         fi
     done
     if [ ! -d "$lib" ]; then
@@ -119,7 +120,7 @@ for t in f16 q8_0; do
     for L in 128 256; do
         d=$(grep "^dllm L=$L " "$out/$t.dllm.txt" | field median_ms | median)
         dbest=$(grep "^dllm L=$L " "$out/$t.dllm.txt" | field min_ms | sort -n | head -n 1)
-        l= lbest= ratio=- agree=-
+        l=skipped lbest= ratio=- agree=-
         if [ $have_lc = 1 ]; then
             l=$(grep "^llama.cpp L=$L " "$out/$t.lc.txt" | field median_ms | median)
             lbest=$(grep "^llama.cpp L=$L " "$out/$t.lc.txt" | field min_ms | sort -n | head -n 1)
@@ -134,6 +135,16 @@ done
 echo "ms: median of the rounds' medians (best single forward); ratio = llama.cpp ms / dllm ms, above 1: dllm faster"
 echo "load average $(cut -d ' ' -f 1-3 /proc/loadavg) after"
 echo "raw lines: $out/*.dllm.txt, $out/*.lc.txt"
+
+# Which engine a difference comes from: both against float64 logits of the
+# file's own weights (tests/bench/ref_llada_logits.py), at L=128.
+for t in f16 q8_0; do
+    ref=$out/ref-$t.128.f32
+    $py tests/bench/ref_llada_logits.py "$out/llada-12l-$t.gguf" 128 "$ref" 2>/dev/null || continue
+    line="float64 reference, $t L=128: dllm $($py tests/bench/compare_logits.py "$ref" "$out/dllm-$t.128.f32" 128 2>&1)"
+    [ $have_lc = 1 ] && line="$line; llama.cpp $($py tests/bench/compare_logits.py "$ref" "$out/lc-$t.128.f32" 128 2>&1)"
+    echo "$line"
+done
 
 # A control that must fail: dllm with causal attention against llama.cpp's
 # bidirectional logits differs by far more than the agreement above.
