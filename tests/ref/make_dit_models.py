@@ -48,6 +48,8 @@ writes, under OUTDIR:
     no_tok_hf/    an MDLM directory without tokenizer.json (must fail clearly)
     *.npy         expected logits, float64 reference cast to float32
     manifest.tsv  name  model_path  ids  sigma  expected.npy
+`make_dit_models.py --fuzz-seed FILE` writes the small mdlm GGUF kept as
+tests/data/fuzz/gguf_model/seed-tiny-mdlm.gguf.
 Each model: 2 blocks, width 64, 4 heads, cond 32, vocab 268 (267 for the
 uniform graph), model_length 256; random weights (fixed seeds).
 """
@@ -332,7 +334,19 @@ SPECS = {
 SIGMAS = {"mdlm": [0.0, 0.01, 1.0, 5.0], "sedd": [0.0, 1e-4, 0.01, 0.3, 0.7, 1.0, 5.0, 20.0]}
 
 
+def fuzz_seed(path):
+    """A minimal mdlm GGUF (width 8, one block) for the GGUF model fuzzer's seeds."""
+    global D, HEADS, COND, LAYERS, NFREQ, HD
+    D, HEADS, COND, LAYERS, NFREQ = 8, 2, 4, 1, 16
+    HD = D // HEADS
+    toks, merges, eot = tokenizer()
+    write_gguf(path, "mdlm", rand_weights(len(toks) + 1, 1), len(toks) + 1, SPECS["mdlm_tc"], toks, merges, eot)
+
+
 def main():
+    if sys.argv[1] == "--fuzz-seed":
+        fuzz_seed(sys.argv[2])
+        return
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     toks, merges, eot = tokenizer()
