@@ -45,6 +45,8 @@ writes, under OUTDIR:
     sedd_geo_hf/  SEDD, absorbing graph, geometric noise (1e-4 .. 20)
     sedd_uni_hf/  SEDD, uniform graph, scale_by_sigma false
     mdlm.gguf, mdlm_tc.gguf, sedd.gguf, sedd_geo.gguf: the same weights as GGUF
+    sedd_f16.gguf, mdlm_tc_q8_0.gguf: F16 / Q8_0 matrices (reference on the
+                  weights as stored)
     no_tok_hf/    an MDLM directory without tokenizer.json (must fail clearly)
     *.npy         expected logits, float64 reference cast to float32
     manifest.tsv  name  model_path  ids  sigma  expected.npy
@@ -65,7 +67,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 from gguf_write import GGUFWriter, GGMLType, GGUFValueType  # noqa: E402
-from make_models import write_safetensors  # noqa: E402
+from make_models import stored, write_safetensors  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 
@@ -283,7 +285,10 @@ def gguf_name(name):
     return name if name.endswith(".bias") else name + ".weight"
 
 
-def write_gguf(path, arch, w, V, spec, toks, merges, eot):
+GGML = {"f32": GGMLType.F32, "f16": GGMLType.F16, "q8_0": GGMLType.Q8_0}
+
+
+def write_gguf(path, arch, w, V, spec, toks, merges, eot, kind="f32"):
     g = GGUFWriter(path)
     g.add_string("general.architecture", arch)
     g.add_string("general.name", "tiny-" + arch)
@@ -312,7 +317,7 @@ def write_gguf(path, arch, w, V, spec, toks, merges, eot):
     g.add_uint32("tokenizer.ggml.bos_token_id", eot)
     g.add_uint32("tokenizer.ggml.eos_token_id", eot)
     for name, arr in w.items():
-        g.add_tensor(gguf_name(name), arr, GGMLType.F32)
+        g.add_tensor(gguf_name(name), arr, GGML[kind] if arr.ndim == 2 else GGMLType.F32)
     g.write()
 
 
@@ -369,6 +374,20 @@ def main():
             np.save(exp, dit_forward(w, ids, sigma, arch, spec["time_cond"], spec["scale_by_sigma"]))
             for p in paths:
                 manifest.append([os.path.basename(p), p, " ".join(map(str, ids)), repr(sigma), exp])
+    # quantized and half-precision GGUF files: the reference runs on the
+    # weights as stored, so the same tolerance holds
+    for name, kind in (("sedd", "f16"), ("mdlm_tc", "q8_0")):
+        spec = SPECS[name]
+        V = len(toks) + 1
+        w = rand_weights(V, spec["seed"])
+        path = os.path.join(out, "%s_%s.gguf" % (name, kind))
+        write_gguf(path, spec["arch"], w, V, spec, toks, merges, eot, kind)
+        ws = {n: stored(a, kind) for n, a in w.items()}
+        ids = [eot, 40, 72, V - 1, 101, 257, 5, 200, V - 1, 260, 7, V - 1, 265, eot]
+        for sigma in (0.01, 1.0):
+            exp = os.path.join(out, "%s_%s_s%g.npy" % (name, kind, sigma))
+            np.save(exp, dit_forward(ws, ids, sigma, spec["arch"], spec["time_cond"], spec["scale_by_sigma"]))
+            manifest.append([os.path.basename(path), path, " ".join(map(str, ids)), repr(sigma), exp])
     write_hf(os.path.join(out, "no_tok_hf"), "mdlm", rand_weights(len(toks) + 1, 11), len(toks) + 1,
              SPECS["mdlm"], toks, merges, eot, with_tokenizer=False)
     with open(os.path.join(out, "manifest.tsv"), "w") as f:
