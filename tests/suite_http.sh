@@ -76,6 +76,31 @@ sse_has() { sse_ok "$1" || return 1; local f=$1; shift; for p in "$@"; do grep -
 chat_stream_ok() {
     sse_ok "$1" && grep -m1 '^data: {"id"' "$1" | grep -q '"role":"assistant"' && grep -q '^event: frame' "$1"
 }
+# same_text A B: two completion bodies with the same choices[0].text.
+same_text() {
+    node -e "
+const fs = require('fs');
+const a = JSON.parse(fs.readFileSync('$1', 'utf8')).choices[0].text, b = JSON.parse(fs.readFileSync('$2', 'utf8')).choices[0].text;
+if (a !== b) { console.log(JSON.stringify(a) + ' vs ' + JSON.stringify(b)); process.exit(1); }
+"
+}
+# A streamed canvas: the deltas add up to the spans' texts, the closing chunk
+# carries canvas and spans, frames list every span.
+canvas_stream_ok() {
+    sse_ok "$1" && node -e "
+const t = require('fs').readFileSync('$1', 'utf8');
+const data = t.split('\\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)));
+const frames = data.filter((d) => d.object === 'dllm.frame');
+const chunks = data.filter((d) => d.object === 'text_completion');
+const last = chunks.map((c) => c.choices[0]).filter((c) => c && c.finish_reason).pop();
+const text = chunks.map((c) => (c.choices[0] ? c.choices[0].text : '')).join('');
+const why = !frames.length ? 'no frames' : frames.some((f) => f.spans.length !== 2) ? 'frame spans' :
+  !last || !last.canvas || last.canvas.length !== 3 ? 'no canvas in the closing chunk' :
+  last.spans.join('') !== text ? 'deltas ' + JSON.stringify(text) + ' vs spans ' + JSON.stringify(last.spans) :
+  last.canvas[1].text !== ' God created' ? 'given text changed' : '';
+if (why) { console.log(why); process.exit(1); }
+"
+}
 metrics_ok() {
     [ "$CODE" = 200 ] && grep -q '^dllm_requests_total{status="200"}' "$BODY_FILE" &&
         grep -q '^dllm_step_seconds_bucket{le="+Inf"}' "$BODY_FILE" && grep -q '^dllm_queue_depth' "$BODY_FILE" &&
@@ -106,6 +131,31 @@ run_checks() {
     req POST /infill '{"input_prefix":"Blessed are the","input_suffix":" for they shall","input_extra":[{"filename":"a.txt","text":"x"}],"n_predict":6}'
     jok200 "$tag: /infill (llama.cpp shape)" "typeof j.content === 'string' && j.stop === true"
 
+    # fill in the blanks: any number of spans anywhere; the answer keeps the given text
+    req POST /v1/completions '{"canvas":[{"mask":3},{"text":"In the beginning"},{"mask":5},{"text":" and the earth."},{"mask":4}],"seed":4,"n":2,"temperature":0.7}'
+    jok200 "$tag: canvas: spans filled, given text kept, text = the spans" "j.choices.length === 2 && j.choices.every(c => c.canvas.length === 5 && c.canvas[1].text === 'In the beginning' && c.canvas[1].mask === undefined && c.canvas[3].text === ' and the earth.' && c.canvas[0].mask === 3 && c.canvas[2].mask === 5 && c.canvas[4].mask === 4 && c.spans.length === 3 && c.spans[0] === c.canvas[0].text && c.spans[1] === c.canvas[2].text && c.spans[2] === c.canvas[4].text && c.text === c.spans.join('')) && j.usage.completion_tokens > 0"
+    req POST /v1/completions '{"canvas":[{"text":"And God said"},{"mask":4}],"seed":9,"temperature":0}'
+    local one=$BODY_FILE
+    jok200 "$tag: canvas [text][mask] is a completion" "j.choices[0].spans.length === 1 && j.choices[0].canvas[0].text === 'And God said'"
+    req POST /v1/completions '{"prompt":"And God said","max_tokens":4,"seed":9,"temperature":0}'
+    t_check "$tag: canvas [text][mask] answers as the same prompt + max_tokens" same_text "$one" "$BODY_FILE"
+    curl -sN -H "Authorization: Bearer $KEY" "http://127.0.0.1:$port/v1/completions" \
+        -d '{"canvas":[{"mask":4},{"text":" God created"},{"mask":6}],"stream":true,"frames":true,"seed":2}' > "$T_OUT/s4"
+    t_check "$tag: canvas stream: deltas, frames with every span, canvas at the end" canvas_stream_ok "$T_OUT/s4"
+    req POST /v1/completions '{"canvas":[{"text":"no blank"}]}'; is_error "$tag: 400 canvas without a masked span" 400 canvas
+    req POST /v1/completions '{"canvas":[{"text":"a"},{"image":"b"}]}'; is_error "$tag: 400 canvas: unknown segment type" 400 'canvas[1]'
+    req POST /v1/completions '{"canvas":[{"text":"a"},{"mask":"4"}]}'; is_error "$tag: 400 canvas: wrong type" 400 'canvas[1].mask'
+    req POST /v1/completions '{"canvas":[{"text":5},{"mask":4}]}'; is_error "$tag: 400 canvas: text not a string" 400 'canvas[0].text'
+    req POST /v1/completions '{"canvas":"a [mask]"}'; is_error "$tag: 400 canvas not an array" 400 canvas
+    req POST /v1/completions '{"canvas":[{"mask":4}],"prompt":"x"}'; is_error "$tag: 400 canvas with prompt" 400 canvas
+    req POST /v1/completions '{"canvas":[{"mask":1000},{"text":"x"}]}'
+    is_error "$tag: 400 canvas longer than the context" 400 canvas
+    printf '%s\t%s\t400\t%s\t%s\n' "$tag: canvas longer than the context: code" "$CODE" "$BODY_FILE" "j.error.code === 'context_length_exceeded'" >> "$CHECKS"
+    req POST /v1/completions '{"canvas":[{"mask":1000},{"mask":1000}]}'; is_error "$tag: 400 spans over the server's max tokens" 400 canvas
+    req POST /v1/completions '{"canvas":[{"mask":0}]}'; is_error "$tag: 400 empty span" 400 'canvas[0].mask'
+    req POST /v1/completions '{"prompt":"x","remasking":"mdlm"}'; is_error "$tag: 400 an MDLM sampler on a LLaDA model" 400 remasking
+    req POST /v1/completions '{"prompt":"x","remasking":"analytic"}'; is_error "$tag: 400 a SEDD sampler on a LLaDA model" 400 remasking
+    req POST /v1/completions '{"prompt":"x","t_eps":1.5}'; is_error "$tag: 400 t_eps out of range" 400 t_eps
     curl -sN -H "Authorization: Bearer $KEY" "http://127.0.0.1:$port/v1/completions" \
         -d '{"prompt":"And God said","max_tokens":8,"stream":true,"stream_options":{"include_usage":true}}' > "$T_OUT/s1"
     t_check "$tag: completion stream ends with [DONE], usage chunk" sse_has "$T_OUT/s1" '"usage":{' '"finish_reason":"'

@@ -44,6 +44,23 @@ async function reference(seed, kind) {
   return kind === 'chat' ? j.choices[0].message.content : j.choices[0].text;
 }
 
+// Fill in the blanks: the page's text with [mask:N] / [____] blanks, and the
+// same canvas sent to the API by hand.
+const blanksText = 'In the beginning [mask:6] created the heaven[____] and the earth.';
+const blanksCanvas = [{ text: 'In the beginning ' }, { mask: 6 }, { text: ' created the heaven' }, { mask: 4 },
+                      { text: ' and the earth.' }];
+const blanksSettings = { steps: 10, remasking: 'low_confidence', temperature: 0.8, seed: 11 };
+
+async function blanksReference() {
+  const body = { canvas: blanksCanvas, ...blanksSettings };
+  const headers = { 'Content-Type': 'application/json' };
+  if (apiKey) headers.Authorization = 'Bearer ' + apiKey;
+  const res = await fetch(base + '/v1/completions', { method: 'POST', headers, body: JSON.stringify(body) });
+  const j = await res.json();
+  if (!res.ok) throw new Error(`blanks reference: HTTP ${res.status} ${JSON.stringify(j)}`);
+  return j.choices[0];
+}
+
 const lane = i => `.lane[data-lane="${i}"]`;
 
 async function fillLane(page, i, s) {
@@ -250,6 +267,34 @@ async function main() {
     await waitDone(page, 0);
     const again = await page.$eval(`${lane(0)} .final`, el => el.textContent);
     check('after a Stop the same run again gives the same text', again === refs[0], `${JSON.stringify(again)} vs ${JSON.stringify(refs[0])}`);
+
+    // Fill in the blanks: lane 1 in that mode, watched live like the first run.
+    const bref = await blanksReference();
+    await page.selectOption(`${lane(1)} [name="endpoint"]`, 'blanks');
+    await fillLane(page, 1, { prompt: 'no blank here', ...blanksSettings });
+    await page.click(`${lane(1)} .start`);
+    await waitDone(page, 1);
+    const noBlank = await page.$eval(`${lane(1)} .error`, el => el.hidden ? '' : el.textContent);
+    check('fill in the blanks: text without a blank shows the 400 naming canvas', /400/.test(noBlank) && /canvas/.test(noBlank),
+          noBlank || '(no message)');
+    await fillLane(page, 1, { prompt: blanksText, ...blanksSettings });
+    await watchGrid(page, 1);
+    await page.click(`${lane(1)} .start`);
+    await waitDone(page, 1);
+    const bseen = (await page.evaluate(() => window.seen)).map(x => x[1]);
+    const bfinal = await page.$eval(`${lane(1)} .final`, el => ({
+      text: el.textContent, marks: [...el.querySelectorAll('mark.fill')].map(m => m.textContent) }));
+    const bwant = bref.canvas.map(sg => sg.text).join('');
+    console.log(`    blanks: masked counts seen ${bseen.join(' ')}; text ${JSON.stringify(bfinal.text)}`);
+    check('fill in the blanks: both blanks masked at first, none at the end', bseen[0] === 10 && bseen[bseen.length - 1] === 0,
+          bseen.join(' '));
+    check('fill in the blanks: the filled text equals the API\'s canvas for the same seed', bfinal.text === bwant,
+          `page ${JSON.stringify(bfinal.text)} vs API ${JSON.stringify(bwant)}`);
+    check('fill in the blanks: each blank\'s text is marked', JSON.stringify(bfinal.marks) === JSON.stringify(bref.spans),
+          `${JSON.stringify(bfinal.marks)} vs ${JSON.stringify(bref.spans)}`);
+    const kinds = await page.$$eval(`${lane(1)} .grid .cell`, cs => cs.map(c => /frozen/.test(c.className) ? 'g' : 'f').join(''));
+    check('fill in the blanks: given text on both sides of each blank stays given', /^g+f{6}g+f{4}g+$/.test(kinds), kinds);
+    await page.screenshot({ path: path.join(outDir, 'blanks.png'), fullPage: true });
 
     check('the page fetched nothing but the server', foreign.length === 0, foreign.join(' '));
     check('no script errors on the page', pageErrors.length === 0, pageErrors.join(' | '));

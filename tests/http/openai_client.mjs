@@ -116,6 +116,47 @@ await check('sdk: frames extension is passed over by the SDK stream', async () =
   return text === chatText ? '' : `text ${JSON.stringify(text)} vs ${JSON.stringify(chatText)}`;
 });
 
+// Fill in the blanks: the SDK passes `canvas` through as an extra body field
+// (no prompt) and hands back choices[].canvas and choices[].spans as sent.
+const canvas = [{ text: 'In the beginning' }, { mask: 5 }, { text: ' the earth' }, { mask: 3 }];
+let filled = null;
+await check('sdk: completions with a canvas (fill in the blanks)', async () => {
+  const r = await client.completions.create({ model, canvas, seed: 5, temperature: 0 });
+  const c = r.choices[0];
+  if (!Array.isArray(c.canvas) || c.canvas.length !== 4) return `canvas ${JSON.stringify(c.canvas)}`;
+  if (c.canvas[0].text !== 'In the beginning' || c.canvas[2].text !== ' the earth') return 'given text changed';
+  if (c.canvas[1].mask !== 5 || c.canvas[3].mask !== 3) return 'span lengths';
+  if (c.spans.join('') !== c.text) return `text ${JSON.stringify(c.text)} vs spans ${JSON.stringify(c.spans)}`;
+  filled = c;
+  return '';
+});
+
+await check('sdk: a streamed canvas gives the same spans', async () => {
+  const stream = await client.completions.create({ model, canvas, seed: 5, temperature: 0, stream: true, frames: true });
+  let text = '', last = null;
+  for await (const chunk of stream) {
+    if (chunk.object === 'dllm.frame') continue;
+    const c = chunk.choices[0];
+    if (!c) continue;
+    text += c.text;
+    if (c.finish_reason) last = c;
+  }
+  if (!last || !last.spans) return 'no spans in the closing chunk';
+  if (!filled) return 'no plain answer to compare';
+  if (JSON.stringify(last.spans) !== JSON.stringify(filled.spans)) return `spans ${JSON.stringify(last.spans)} vs ${JSON.stringify(filled.spans)}`;
+  return text === filled.text ? '' : `text ${JSON.stringify(text)}`;
+});
+
+await check('sdk: a canvas without a blank is a BadRequestError naming canvas', async () => {
+  try {
+    await client.completions.create({ model, canvas: [{ text: 'x' }] });
+    return 'no error';
+  } catch (e) {
+    if (!(e instanceof OpenAI.BadRequestError)) return `got ${e.constructor.name}`;
+    return e.param === 'canvas' ? '' : `param ${e.param}`;
+  }
+});
+
 await check('sdk: a bad field is a BadRequestError naming it', async () => {
   try {
     await client.completions.create({ model, prompt: 'x', max_tokens: 'many' });
