@@ -358,14 +358,23 @@ static void take_logprobs(struct gen *g, struct gen_choice *c, const struct outm
 
 /* A `canvas` request's answer: the request's segments with each span's
  * text, read from the final canvas up to the span's first end-of-text (or a
- * position left masked when the answer settled early). */
+ * position left masked when the answer settled early), decoded as the
+ * scheduler decodes the answer (one stream over the spans, flushed at each
+ * span's end), so the spans' texts put end to end are the answer's text
+ * (before any stop string cut it). */
 static void take_fill(struct gen *g, struct gen_choice *c, const struct outmsg *m)
 {
     const struct api_request *r = &g->req;
     if (!r->canvas || c->fill) return;
     const struct model *md = g->srv->model;
     c->fill = calloc((size_t)r->n_canvas, sizeof *c->fill);
-    if (!c->fill) return;
+    struct tok_stream *ts = tok_stream_new(md->tok, 1);
+    if (!c->fill || !ts) {
+        free(c->fill);
+        c->fill = NULL;
+        tok_stream_free(ts);
+        return;
+    }
     int span = 0;
     for (int i = 0; i < r->n_canvas; i++) {
         struct api_fill_seg *f = &c->fill[i];
@@ -377,11 +386,21 @@ static void take_fill(struct gen *g, struct gen_choice *c, const struct outmsg *
             const int32_t *ids = m->canvas + sp->start;
             int n = 0;
             while (n < sp->len && ids[n] != md->cfg.eos_id && ids[n] != md->cfg.eot_id && ids[n] != md->cfg.mask_id) n++;
-            f->text = n ? tok_decode(md->tok, ids, n, 1) : NULL;
+            char *a = tok_stream_push(ts, ids, n), *b = tok_stream_flush(ts);
+            size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
+            char *t = malloc(la + lb + 1);
+            if (t) {
+                memcpy(t, a ? a : "", la);
+                memcpy(t + la, b ? b : "", lb + 1);
+            }
+            free(a);
+            free(b);
+            f->text = t;
         }
         if (!f->text) f->text = strdup("");
         c->n_fill = i + 1;
     }
+    tok_stream_free(ts);
 }
 
 /* Every choice is done: send the response, or close the stream. */

@@ -89,6 +89,22 @@ static void cut_at_stop(struct sched_text *t, const struct text_rules *r)
     t->scanned = t->len;
 }
 
+/* The ids read so far go to the decoder; at a span's end it is flushed, so
+ * no character straddles two spans: the answer is each span's text (as one
+ * decoder reading the spans in turn gives it) end to end. */
+static int feed(struct sched_text *t, const struct sched_decoder *d, const int32_t *ids, int *n, int span_end)
+{
+    int rc = 0;
+    if (d && t->st) {
+        if (*n > 0)
+            rc = append(t, d->push(t->st, ids, *n));
+        if (rc == 0 && span_end)
+            rc = append(t, d->flush(t->st));
+    }
+    *n = 0;
+    return rc;
+}
+
 int text_update(struct sched_text *t, const struct sched_decoder *d, const struct canvas *c,
                 const struct text_rules *r)
 {
@@ -97,10 +113,11 @@ int text_update(struct sched_text *t, const struct sched_decoder *d, const struc
     int32_t *ids = malloc((size_t)c->n_gen * sizeof *ids);
     if (!ids)
         return -1;
-    int n = 0;
-    while (t->span < c->n_spans) {
+    int n = 0, rc = 0;
+    while (t->span < c->n_spans && rc == 0) {
         const struct canvas_span *sp = &c->spans[t->span];
         if (t->off == sp->len) {
+            rc = feed(t, d, ids, &n, 1);
             t->span++;
             t->off = 0;
             continue;
@@ -112,27 +129,22 @@ int text_update(struct sched_text *t, const struct sched_decoder *d, const struc
         if (id == r->end_ids[0] || id == r->end_ids[1]) {
             /* the rest of this span can no longer change the answer */
             t->eos_hit = 1;
+            rc = feed(t, d, ids, &n, 1);
             t->span++;
             t->off = 0;
             continue;
         }
         ids[n++] = id;
+        t->n_tokens++;
         t->off++;
     }
-    t->n_tokens += n;
-    int settled = t->span == c->n_spans;
-    int rc = 0;
-    if (d && t->st) {
-        if (n > 0)
-            rc = append(t, d->push(t->st, ids, n));
-        if (rc == 0 && settled)
-            rc = append(t, d->flush(t->st));
-    }
+    if (rc == 0)
+        rc = feed(t, d, ids, &n, 0);
     free(ids);
     if (rc)
         return -1;
     cut_at_stop(t, r);
-    if (settled)
+    if (t->span == c->n_spans)
         t->final = 1;
     return 0;
 }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# MDLM and SEDD end to end: tiny random DiT models written by
+# tests/ref/make_dit_models.py (Hugging Face layouts and GGUF), each served by
+# bin/dllm-server and driven through the HTTP API (tests/http/mdlm_sedd.mjs):
+# completions and fill-in-the-blanks canvases with every sampler (mdlm,
+# euler, analytic), streamed frames, batch invariance, auto's choice, and the
+# 400s (other families' rules, t_eps, block_length, the uniform graph).
+set -u
+cd "$(dirname "$0")/.."
+source tests/lib.sh
+T_OUT=tests/out/mdlm_sedd
+mkdir -p "$T_OUT"
+if [ ! -x bin/dllm-server ] || ! command -v node >/dev/null || ! command -v curl >/dev/null; then
+    t_skip "mdlm/sedd end to end" "needs bin/dllm-server, node and curl"
+    t_summary; exit
+fi
+if ! $PY -c 'import torch, numpy' 2>/dev/null; then
+    t_skip "mdlm/sedd end to end" "$PY has no torch/numpy"
+    t_summary; exit
+fi
+models=$T_OUT/models
+if [ ! -f "$models/manifest.tsv" ] && ! $PY tests/ref/make_dit_models.py "$models" > "$T_OUT/models.log" 2>&1; then
+    t_fail "make_dit_models.py" "$(tail -n 5 "$T_OUT/models.log")"
+    t_summary; exit
+fi
+
+# name  model path  family  [uniform]
+while read -r name path family extra; do
+    port=$(t_free_port)
+    log=$T_OUT/$name.log
+    if ! t_start_server bin/dllm-server "$port" "$log" --model "$path"; then
+        t_fail "$name: server starts" "$(tail -3 "$log")"
+        continue
+    fi
+    node tests/http/mdlm_sedd.mjs "$port" "$family" $extra > "$T_OUT/$name.out" 2>&1
+    sed "s/^\(ok  \|FAIL\) /\1 $name: /" "$T_OUT/$name.out" | grep -E '^(ok|FAIL) '
+    T_PASS=$((T_PASS + $(grep -c '^ok ' "$T_OUT/$name.out")))
+    T_FAIL=$((T_FAIL + $(grep -c '^FAIL ' "$T_OUT/$name.out")))
+    grep -q '^ok ' "$T_OUT/$name.out" || t_fail "$name: client ran" "$(tail -3 "$T_OUT/$name.out")"
+    t_stop_server
+    t_check "$name: SIGTERM exits 0" test "$T_SERVER_STATUS" = 0
+done <<LIST
+mdlm_hf $models/mdlm_hf mdlm
+mdlm_tc_gguf $models/mdlm_tc.gguf mdlm
+sedd_hf $models/sedd_hf sedd
+sedd_geo_gguf $models/sedd_geo.gguf sedd
+sedd_uni_hf $models/sedd_uni_hf sedd uniform
+LIST
+t_summary
