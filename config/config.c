@@ -66,8 +66,9 @@ static const struct opt opts[] = {
     {"sampling", "block_length", NULL, OPT_INT, OFF(block_length), "32", 0, 1048576, NULL,
      "semi-autoregressive block length (0: one block)"},
     {"sampling", "remasking", NULL, OPT_STR, OFF(remasking), "auto", 0, 0,
-     "auto|low_confidence|random|origin|maskgit_plus|topk_margin|entropy",
-     "remasking rule (auto: the model family's own: entropy for Dream, low_confidence otherwise)"},
+     "auto|low_confidence|random|origin|maskgit_plus|topk_margin|entropy|mdlm|euler|analytic",
+     "remasking rule (auto: the model family's own: entropy for Dream, mdlm for MDLM, analytic for SEDD, "
+     "low_confidence otherwise; a rule that does not fit the model's family falls back to auto)"},
     {"sampling", "temperature", NULL, OPT_DOUBLE, OFF(temperature), "0", 0, 100, NULL,
      "sampling temperature (0: greedy)"},
     {"sampling", "top_p", NULL, OPT_DOUBLE, OFF(top_p), "1", 0, 1, NULL, "nucleus sampling mass"},
