@@ -31,7 +31,8 @@
  *   LLaDA rules, after temperature/top-k/top-p for Dream rules); the first is
  *   always committed, the others when their probability >= threshold.
  * - End of text: the answer is each span cut at its first EOS/EOT, the spans'
- *   texts concatenated. A span is settled when its committed prefix (from its
+ *   texts concatenated (the decoder is flushed at each span's end, so no
+ *   character straddles two spans). A span is settled when its committed prefix (from its
  *   left end, no mask in between) reaches its end or an EOS/EOT: whatever the
  *   later positions become, the answer cannot change. The request finishes
  *   when every span is settled (finish STOP if an EOS/EOT or a stop string cut

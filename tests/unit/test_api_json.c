@@ -347,3 +347,128 @@ void test_api_build_span_and_seeds(void)
     api_request_free(&r);
     tok_free(t);
 }
+
+/* Fill in the blanks and the MDLM/SEDD rules through api_build. */
+void test_api_build_canvas_and_family_rules(void)
+{
+    struct tokenizer *t = kjv_tokenizer();
+    if (!t) {
+        check_skip("models/dllm-kjv.tokenizer.json not found");
+        return;
+    }
+    struct model m;
+    memset(&m, 0, sizeof m);
+    m.tok = t;
+    m.cfg.vocab_size = tok_vocab_size(t);
+    m.cfg.max_seq = 512;
+    m.cfg.bos_id = 1;
+    m.cfg.add_bos = 1;
+    struct config c;
+    memset(&c, 0, sizeof c);
+    c.max_tokens = 1024;
+    c.max_n = 8;
+    c.max_canvas = 4096;
+    c.gen_length = 64;
+    c.block_length = 4;
+    c.remasking = "low_confidence";
+    c.top_p = 1;
+    c.temperature = 0;
+    c.chat_template = "auto";
+    struct api_request r;
+    struct api_error e;
+    struct api_job *jobs;
+    int n;
+    const char *body = "{\"canvas\": [{\"mask\": 3}, {\"text\": \"In the beginning\"}, {\"mask\": 5},"
+                       " {\"text\": \"\"}, {\"text\": \" God\"}], \"n\": 2, \"seed\": 7}";
+    CHECK_INT(api_parse(API_COMPLETION, body, strlen(body), &c, &r, &e), 0);
+    CHECK_INT(api_build(&r, &m, &c, &jobs, &n, &e), 0);
+    CHECK_INT(n, 2);
+    /* [BOS][mask 3][text][mask 5][text]: the empty text segment is dropped */
+    CHECK_INT(jobs[1].n_segs, 5);
+    CHECK(jobs[1].segs[0].ids && jobs[1].segs[0].n == 1 && jobs[1].segs[0].ids[0] == 1);
+    CHECK(jobs[1].segs[1].ids == NULL && jobs[1].segs[1].n == 3);
+    CHECK(jobs[1].segs[2].ids != NULL && jobs[1].segs[2].n > 0);
+    CHECK(jobs[1].segs[3].ids == NULL && jobs[1].segs[3].n == 5);
+    CHECK(jobs[1].segs[4].ids != NULL);
+    CHECK(jobs[1].segs[2].ids != jobs[0].segs[2].ids); /* each job owns its ids */
+    char *txt = tok_decode(t, jobs[1].segs[2].ids, jobs[1].segs[2].n, 0);
+    CHECK_STR(txt, "In the beginning");
+    free(txt);
+    /* the span is the blanks' total (8); the server's block 4 divides it: 2 blocks */
+    CHECK_INT(jobs[0].params.gen_length, 8);
+    CHECK_INT(jobs[0].params.block_length, 4);
+    CHECK_INT(jobs[0].params.steps, 8);
+    CHECK_INT((int)jobs[1].params.seed, 8);
+    CHECK_INT(jobs[0].prompt_tokens, 1 + jobs[0].segs[2].n + jobs[0].segs[4].n);
+    api_jobs_free(jobs, n);
+    api_request_free(&r);
+
+    /* a block that does not divide the blanks: the server's default gives way
+     * to one block; the request's own is a 400 naming block_length */
+    body = "{\"canvas\": [{\"mask\": 3}, {\"text\": \"x\"}, {\"mask\": 4}]}";
+    CHECK_INT(api_parse(API_COMPLETION, body, strlen(body), &c, &r, &e), 0);
+    CHECK_INT(api_build(&r, &m, &c, &jobs, &n, &e), 0);
+    CHECK_INT(jobs[0].params.block_length, 0);
+    CHECK_INT(jobs[0].params.gen_length, 7);
+    api_jobs_free(jobs, n);
+    api_request_free(&r);
+    body = "{\"canvas\": [{\"mask\": 3}, {\"text\": \"x\"}, {\"mask\": 4}], \"block_length\": 2}";
+    CHECK_INT(api_parse(API_COMPLETION, body, strlen(body), &c, &r, &e), 0);
+    CHECK_INT(api_build(&r, &m, &c, &jobs, &n, &e), -1);
+    CHECK_STR(e.param, "block_length");
+    api_request_free(&r);
+    /* longer than the context */
+    body = "{\"canvas\": [{\"mask\": 300}, {\"text\": \"x\"}, {\"mask\": 300}]}";
+    CHECK_INT(api_parse(API_COMPLETION, body, strlen(body), &c, &r, &e), 0);
+    CHECK_INT(api_build(&r, &m, &c, &jobs, &n, &e), -1);
+    CHECK_STR(e.param, "canvas");
+    CHECK_STR(e.code, "context_length_exceeded");
+    api_request_free(&r);
+    /* an MDLM sampler on this (LLaDA) model, and t_eps with a LLaDA rule */
+    body = "{\"prompt\": \"x\", \"remasking\": \"euler\"}";
+    CHECK_INT(api_parse(API_COMPLETION, body, strlen(body), &c, &r, &e), 0);
+    CHECK_INT(api_build(&r, &m, &c, &jobs, &n, &e), -1);
+    CHECK_STR(e.param, "remasking");
+    api_request_free(&r);
+    body = "{\"prompt\": \"x\", \"t_eps\": 0.01}";
+    CHECK_INT(api_parse(API_COMPLETION, body, strlen(body), &c, &r, &e), 0);
+    CHECK_INT(api_build(&r, &m, &c, &jobs, &n, &e), -1);
+    CHECK_STR(e.param, "t_eps");
+    api_request_free(&r);
+
+    /* MDLM and SEDD models: auto is mdlm / analytic, temperature 1 unless
+     * asked, one block, the config's LLaDA rule gives way */
+    static const enum arch archs[2] = {ARCH_MDLM, ARCH_SEDD};
+    static const enum remask want[2] = {REMASK_MDLM, REMASK_SEDD_ANALYTIC};
+    for (int k = 0; k < 2; k++) {
+        m.cfg.arch = archs[k];
+        body = "{\"prompt\": \"x\", \"max_tokens\": 40, \"t_eps\": 0.001}";
+        CHECK_INT(api_parse(API_COMPLETION, body, strlen(body), &c, &r, &e), 0);
+        CHECK_INT(api_build(&r, &m, &c, &jobs, &n, &e), 0);
+        CHECK_INT(jobs[0].params.remasking, want[k]);
+        CHECK_NEAR(jobs[0].params.temperature, 1.0, 0);
+        CHECK_INT(jobs[0].params.block_length, 0);
+        CHECK_INT(jobs[0].params.gen_length, 40);
+        CHECK_INT(jobs[0].params.steps, 40);
+        CHECK_NEAR(jobs[0].params.t_eps, 0.001, 1e-9);
+        api_jobs_free(jobs, n);
+        api_request_free(&r);
+        const char *bad[4][2] = {{"{\"prompt\": \"x\", \"remasking\": \"low_confidence\"}", "remasking"},
+                                 {"{\"prompt\": \"x\", \"remasking\": \"entropy\"}", "remasking"},
+                                 {"{\"prompt\": \"x\", \"block_length\": 8}", "block_length"},
+                                 {"{\"prompt\": \"x\", \"cfg_scale\": 1}", "cfg_scale"}};
+        for (int b = 0; b < 4; b++) {
+            CHECK_INT(api_parse(API_COMPLETION, bad[b][0], strlen(bad[b][0]), &c, &r, &e), 0);
+            CHECK_INT(api_build(&r, &m, &c, &jobs, &n, &e), -1);
+            CHECK_STR(e.param, bad[b][1]);
+            api_request_free(&r);
+        }
+    }
+    m.cfg.graph_uniform = 1;
+    body = "{\"prompt\": \"x\"}";
+    CHECK_INT(api_parse(API_COMPLETION, body, strlen(body), &c, &r, &e), 0);
+    CHECK_INT(api_build(&r, &m, &c, &jobs, &n, &e), -1);
+    CHECK_STR(e.param, "model");
+    api_request_free(&r);
+    tok_free(t);
+}

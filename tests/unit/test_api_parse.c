@@ -258,3 +258,49 @@ void test_api_parse_infill(void)
     expect_400(API_INFILL, "{\"input_extra\": {}}", "input_extra");
     expect_400(API_INFILL, "{\"input_extra\": [{\"filename\": \"a\"}]}", "input_extra.text");
 }
+
+void test_api_parse_canvas(void)
+{
+    struct api_request r;
+    struct api_error e;
+    const char *body = "{\"canvas\": [{\"mask\": 2}, {\"text\": \"In the\"}, {\"mask\": 5}, {\"text\": \"\"}],"
+                       " \"t_eps\": 0.001, \"remasking\": \"analytic\"}";
+    CHECK_INT(parse(API_COMPLETION, body, &r, &e), 0);
+    CHECK_INT(r.n_canvas, 4);
+    CHECK_INT(r.n_prompts, 0);
+    CHECK(r.canvas[0].text == NULL && r.canvas[0].mask == 2);
+    CHECK_STR(r.canvas[1].text, "In the");
+    CHECK_INT(r.canvas[2].mask, 5);
+    CHECK_STR(r.canvas[3].text, "");
+    CHECK_INT(r.canvas_masked, 7);
+    CHECK(r.t_eps.set && r.t_eps.v == 0.001);
+    CHECK_INT(r.remasking, REMASK_SEDD_ANALYTIC);
+    api_request_free(&r);
+    /* every sampler name round trips; auto is the family's own */
+    for (int k = REMASK_LOW_CONFIDENCE; k <= REMASK_SEDD_ANALYTIC; k++)
+        CHECK_INT(api_remask_parse(api_remask_name(k)), k);
+    CHECK_INT(parse(API_COMPLETION, "{\"prompt\": \"x\", \"remasking\": \"auto\"}", &r, &e), 0);
+    CHECK_INT(r.remasking, -1);
+    api_request_free(&r);
+
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"text\": \"no blank\"}]}", "canvas");
+    expect_400(API_COMPLETION, "{\"canvas\": []}", "canvas");
+    expect_400(API_COMPLETION, "{\"canvas\": \"a [mask:3]\"}", "canvas");
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"mask\": 3}], \"prompt\": \"x\"}", "canvas");
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"mask\": 3}], \"suffix\": \"x\"}", "canvas");
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"mask\": 3}, 7]}", "canvas[1]");
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"mask\": 3}, {\"image\": \"x\"}]}", "canvas[1]");
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"mask\": 3, \"text\": \"x\"}]}", "canvas[0]");
+    expect_400(API_COMPLETION, "{\"canvas\": [{}]}", "canvas[0]");
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"mask\": \"3\"}]}", "canvas[0].mask");
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"mask\": 2.5}]}", "canvas[0].mask");
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"mask\": 0}]}", "canvas[0].mask");
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"mask\": 1025}]}", "canvas[0].mask");
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"mask\": 1000}, {\"mask\": 1000}]}", "canvas");
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"text\": 3}, {\"mask\": 2}]}", "canvas[0].text");
+    expect_400(API_COMPLETION, "{\"canvas\": [{\"mask\": 2}], \"echo\": true}", "echo");
+    expect_400(API_COMPLETION, "{\"prompt\": \"x\", \"t_eps\": 0}", "t_eps");
+    expect_400(API_COMPLETION, "{\"prompt\": \"x\", \"t_eps\": 1}", "t_eps");
+    expect_400(API_COMPLETION, "{\"prompt\": \"x\", \"t_eps\": \"small\"}", "t_eps");
+    expect_400(API_COMPLETION, "{\"prompt\": \"x\", \"remasking\": \"tau_leaping\"}", "remasking");
+}
