@@ -24,13 +24,16 @@ if [ ! -f "$models/manifest.tsv" ] && ! $PY tests/ref/make_dit_models.py "$model
     t_summary; exit
 fi
 
-# name  model path  family  [uniform]
-while read -r name path family extra; do
+# serve BINARY NAME PATH FAMILY [uniform]: one server, the client's checks,
+# SIGTERM; the sanitizer build also fails on any report in its log.
+serve() {
+    local bin=$1 name=$2 path=$3 family=$4 extra=${5-}
+    local port log
     port=$(t_free_port)
     log=$T_OUT/$name.log
-    if ! t_start_server bin/dllm-server "$port" "$log" --model "$path"; then
+    if ! t_start_server "$bin" "$port" "$log" --model "$path"; then
         t_fail "$name: server starts" "$(tail -3 "$log")"
-        continue
+        return
     fi
     node tests/http/mdlm_sedd.mjs "$port" "$family" $extra > "$T_OUT/$name.out" 2>&1
     sed "s/^\(ok  \|FAIL\) /\1 $name: /" "$T_OUT/$name.out" | grep -E '^(ok|FAIL) '
@@ -39,11 +42,25 @@ while read -r name path family extra; do
     grep -q '^ok ' "$T_OUT/$name.out" || t_fail "$name: client ran" "$(tail -3 "$T_OUT/$name.out")"
     t_stop_server
     t_check "$name: SIGTERM exits 0" test "$T_SERVER_STATUS" = 0
-done <<LIST
-mdlm_hf $models/mdlm_hf mdlm
-mdlm_tc_gguf $models/mdlm_tc.gguf mdlm
-sedd_hf $models/sedd_hf sedd
-sedd_geo_gguf $models/sedd_geo.gguf sedd
-sedd_uni_hf $models/sedd_uni_hf sedd uniform
-LIST
+    if [ "$bin" = bin/dllm-server-asan ]; then
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log"; then
+            t_fail "$name: no sanitizer reports" "$(grep -m3 -E 'ERROR|runtime error' "$log")"
+        else
+            t_ok "$name: no sanitizer reports"
+        fi
+    fi
+}
+
+serve bin/dllm-server mdlm_hf "$models/mdlm_hf" mdlm
+serve bin/dllm-server mdlm_tc_gguf "$models/mdlm_tc.gguf" mdlm
+serve bin/dllm-server sedd_hf "$models/sedd_hf" sedd
+serve bin/dllm-server sedd_geo_gguf "$models/sedd_geo.gguf" sedd
+serve bin/dllm-server sedd_uni_hf "$models/sedd_uni_hf" sedd uniform
+# the same paths under AddressSanitizer + UndefinedBehaviorSanitizer + LeakSanitizer
+if [ -x bin/dllm-server-asan ]; then
+    serve bin/dllm-server-asan asan_mdlm_tc_hf "$models/mdlm_tc_hf" mdlm
+    serve bin/dllm-server-asan asan_sedd_hf "$models/sedd_hf" sedd
+else
+    t_skip "mdlm/sedd under the sanitizer build" "bin/dllm-server-asan not built (make test builds it)"
+fi
 t_summary

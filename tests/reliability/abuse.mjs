@@ -164,6 +164,12 @@ async function hostile() {
     ['invalid UTF-8', '/v1/completions', Buffer.concat([Buffer.from('{"prompt": "'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]), 400],
     ['NUL byte in body', '/v1/completions', Buffer.concat([Buffer.from('{"prompt": "a'), Buffer.from([0]), Buffer.from('b"}')]), 400],
     ['body too large', '/v1/completions', '{"prompt": "' + 'a'.repeat(4 * 1024 * 1024) + '"}', 413],
+    ['canvas without a blank', '/v1/completions', { canvas: [{ text: 'x' }] }, 400],
+    ['canvas: many tiny segments', '/v1/completions', { canvas: Array.from({ length: 5000 }, (_, i) => (i % 2 ? { mask: 1 } : { text: 'a' })) }, 400],
+    ['canvas: nested segment', '/v1/completions', { canvas: [{ mask: { mask: 3 } }] }, 400],
+    ['canvas: huge blank', '/v1/completions', { canvas: [{ mask: 2 ** 31 }] }, 400],
+    ['canvas longer than the context', '/v1/completions', { canvas: [{ text: 'And it came to pass '.repeat(20000) }, { mask: 4 }] }, 400],
+    ['t_eps out of range', '/v1/completions', { prompt: 'x', t_eps: -1 }, 400],
   ];
   for (const [name, path, body, want] of cases) {
     const r = await request('POST', path, body, { timeoutMs: 30000 });
