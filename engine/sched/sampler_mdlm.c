@@ -118,6 +118,13 @@ int sampler_check(const struct gen_params *p, const struct model_config *cfg, in
                  p->threshold > 0.0f ? "threshold" : "cfg_scale");
         return SCHED_EINVAL;
     }
+    if (p->cache != CACHE_OFF) {
+        /* Fast-dLLM's caches reuse keys/values across a block's steps; here
+         * the noise level (the adaLN modulation of every layer) and the
+         * whole canvas change from step to step */
+        snprintf(err, errlen, "cache: the mdlm, euler and analytic samplers run without a key/value cache");
+        return SCHED_EINVAL;
+    }
     if (p->block_length != 0 && p->block_length != n_masked) {
         snprintf(err, errlen, "block_length: the mdlm, euler and analytic samplers denoise every span at once");
         return SCHED_EINVAL;

@@ -427,6 +427,9 @@ void test_sched_schedule_rules_refuse_other_families_and_bad_noise(void)
     p.threshold = 0.9f;
     CHECK_INT(m_submit(s, 8, p, &c), SCHED_EINVAL);
     p.threshold = 0;
+    p.cache = CACHE_PREFIX;
+    CHECK_INT(m_submit(s, 8, p, &c), SCHED_EINVAL);
+    p.cache = CACHE_OFF;
     p.block_length = 4;
     CHECK_INT(m_submit(s, 8, p, &c), SCHED_EINVAL);
     p.block_length = 8;
