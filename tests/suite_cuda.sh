@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CPU against CUDA backend (tests/cuda/test_cuda.c) on a model built in the
 # test, the tiny reference models of every architecture (tests/ref, when
-# torch is there to write them) and stories260K. Needs a GPU: without
+# torch is there to write them; MDLM/SEDD from make_dit_models.py) and
+# stories260K. Needs a GPU: without
 # nvidia-smi (or with no device listed) the suite is skipped with a notice.
 cd "$(dirname "$0")/.."
 . tests/lib.sh
@@ -25,6 +26,14 @@ if $PY -c 'import torch, numpy' 2>/dev/null && $PY tests/ref/make_models.py "$OU
     done < "$OUT/ref/manifest.tsv"
 else
     t_skip "reference models" "$PY has no torch/numpy (or make_models.py failed)"
+fi
+if $PY -c 'import torch, numpy' 2>/dev/null && $PY tests/ref/make_dit_models.py "$OUT/dit" > "$OUT/dit.log" 2>&1; then
+    # MDLM and SEDD (the DiT): each model file once
+    while IFS=$'\t' read -r name path rest; do
+        case " ${models[*]} " in *" $path "*) ;; *) models+=("$path") ;; esac
+    done < "$OUT/dit/manifest.tsv"
+else
+    t_skip "DiT reference models" "$PY has no torch/numpy (or make_dit_models.py failed)"
 fi
 S="$T_SHARED/models/stories260K"
 if [ -n "$T_SHARED" ] && [ -f "$S/stories260K.bin" ]; then

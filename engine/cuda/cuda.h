@@ -50,9 +50,24 @@
  * that capture never allocates; a capture failure turns graphs off for the
  * context and the step runs directly.
  *
+ * MDLM / SEDD (the DiT, cuda_dit.cu): the conditioning vector of each
+ * canvas (the sigma embedding MLP, 256 -> cond -> cond, SiLU) is computed on
+ * the host in f32 from the canvas's sigma and staged as BF16 with the
+ * inputs; each block's adaLN modulation is one product [rows][6d] = cond
+ * Wada^T + b per batch, and one small kernel applies it per token
+ * (LayerNorm without bias, times weight, (1 + scale), + shift, to BF16)
+ * with the token's canvas from a staged token -> row table; the gated
+ * residuals are a second one (the attention-out and MLP-down products go
+ * to an f32 scratch, then h += gate * y). The fused qkv weight is already
+ * [q ; k ; v]. The final adaLN runs for every token in the forward, so the
+ * head only gathers; SEDD's log-score transform (minus ln(e^sigma - 1) +
+ * ln(V - 1), 0 at the input token) is a kernel on each logits chunk. The
+ * per-element math (GELU tanh, modulation, sigma features, SEDD's scale) is
+ * in cuda_math.h, checked on the host.
+ *
  * Left out for now (stated, not hidden): prefix KV caching (the CPU engine
  * has none to mirror yet), tensor-core attention (the attention kernel uses
- * f32 FMAs), MDLM/SEDD.
+ * f32 FMAs).
  */
 #ifndef DLLM_CUDA_H
 #define DLLM_CUDA_H
@@ -115,6 +130,8 @@ struct cu_layer {
     bf16 *wdown; /* [d_model][d_ff] */
     float *bqkv, *bo, *b_up, *b_down; /* NULL when absent */
     float *norm1, *norm1_b, *norm2, *norm2_b;
+    bf16 *wada;  /* DiT: adaLN modulation [6 d_model][cond] */
+    float *bada;
 };
 
 struct cu_chunk {
@@ -146,6 +163,15 @@ struct cu_ctx {
     int n_pos;
     float *embd_norm, *embd_norm_b, *out_norm, *out_bias, *mlm_dense_b, *mlm_norm, *mlm_norm_b;
     struct cu_layer *layers;
+    /* DiT (MDLM/SEDD): final adaLN, the host's f32 copy of the sigma MLP
+     * (fc1 [C][n_freq], b1 [C], fc2 [C][C], b2 [C]), modulations of the
+     * rows of the last forward ([rows][6d] per block, reused; [rows][2d]) */
+    int dit, C, n_freq;
+    bf16 *fada_w;
+    float *fada_b;
+    float *temb;
+    float *mod, *fmod;
+    int mod_rows;
     void **allocs; /* every weight buffer, for freeing */
     int n_allocs;
     size_t weights_bytes;
@@ -228,6 +254,26 @@ void cuk_bias_gelu(cudaStream_t st, float *x, const float *b, int T, int F, bf16
 void cuk_add_bias(cudaStream_t st, float *y, const float *b, int T, int n);
 /* dst[g] = src[idx[g]], rows of D BF16. */
 void cuk_gather(cudaStream_t st, const bf16 *src, const int32_t *idx, int n, int D, bf16 *dst);
+/* cuda_dit.cu: the DiT's host helpers and kernels. */
+/* Modulation buffers for n_rows canvases (bumps c->gen when they move). */
+int cu_dit_reserve(struct cu_ctx *c, int n_rows, char *err, size_t errlen);
+void cu_dit_free(struct cu_ctx *c);
+/* The BF16 conditioning vector of a canvas at noise level sigma (host). */
+void cu_dit_cond(const struct cu_ctx *c, float sigma, uint16_t *out);
+/* The noise level the network sees (0 without time conditioning), and what
+ * SEDD's output subtracts from its logits (0 for MDLM). */
+float cu_dit_sigma(const struct cu_ctx *c, float sigma);
+float cu_dit_log_scale(const struct cu_ctx *c, float sigma);
+/* xb[t] = bf16(LN(h[t]) w (1 + mod[row(t)][scale_at d]) + mod[row(t)][shift_at d]) */
+void cuk_dit_modulate(cudaStream_t st, const float *h, const float *w, const float *mod, int ld_mod, int shift_at,
+                      int scale_at, const int32_t *trow, int T, int D, float eps, bf16 *xb);
+/* h[t] += mod[row(t)][gate_at d] * y[t] */
+void cuk_dit_gated_add(cudaStream_t st, float *h, const float *y, const float *mod, int ld_mod, int gate_at,
+                       const int32_t *trow, int T, int D);
+/* act[t][j] = bf16(gelu_tanh(x[t][j] + b[j])) */
+void cuk_bias_gelu_tanh(cudaStream_t st, const float *x, const float *b, int T, int F, bf16 *act);
+/* SEDD: logits[g][j] -= sub[g]; logits[g][tok[g]] = 0, for g < n. */
+void cuk_sedd_post(cudaStream_t st, float *logits, int V, const float *sub, const int32_t *tok, int n);
 /* cuda_attn.cu: out[t][h][d] = softmax(q k^T / sqrt(hd)) v within each canvas. */
 int cuk_attention_init(int head_dim);
 void cuk_attention(cudaStream_t st, const bf16 *q, const bf16 *k, const bf16 *v, const struct cuda_row *rows,

@@ -6,6 +6,7 @@
 #include "engine/cuda/cuda.h"
 #include "engine/cuda/cuda_math.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@ static void cuda_free_ctx(void *ctx)
     for (int i = 0; i < c->n_graphs; i++)
         cudaGraphExecDestroy(c->graphs[i].exec);
     cu_workspace_free(c);
+    cu_dit_free(c);
+    free(c->temb);
     for (int i = 0; i < c->n_allocs; i++)
         cudaFree(c->allocs[i]);
     free(c->allocs);
@@ -54,7 +57,7 @@ static void *cuda_load(const struct model *m, int threads, char *err, size_t err
     (void)threads;
     const struct model_config *cfg = &m->cfg;
     if (cfg->arch != ARCH_LLADA && cfg->arch != ARCH_DREAM && cfg->arch != ARCH_LLAMA && cfg->arch != ARCH_BERT &&
-        cfg->arch != ARCH_ROBERTA) {
+        cfg->arch != ARCH_ROBERTA && cfg->arch != ARCH_MDLM && cfg->arch != ARCH_SEDD) {
         snprintf(err, errlen, "cuda: architecture %s is not supported by the CUDA backend", arch_name(cfg->arch));
         return NULL;
     }
@@ -73,6 +76,8 @@ static void *cuda_load(const struct model *m, int threads, char *err, size_t err
     c->cfg = *cfg;
     c->bert = cfg->arch == ARCH_BERT || cfg->arch == ARCH_ROBERTA;
     c->roberta = cfg->arch == ARCH_ROBERTA;
+    c->dit = cfg->arch == ARCH_MDLM || cfg->arch == ARCH_SEDD;
+    c->C = cfg->cond_dim;
     c->D = cfg->d_model;
     c->F = cfg->d_ff;
     c->V = cfg->vocab_size;
@@ -86,8 +91,9 @@ static void *cuda_load(const struct model *m, int threads, char *err, size_t err
     c->qdim = c->nq * c->hd;
     c->kvdim = c->nk * c->hd;
     c->nqkv = c->qdim + 2 * c->kvdim;
-    c->ff1 = c->bert ? c->F : 2 * c->F;
-    if (c->nq % c->nk != 0 || c->cfg.rope_dim % 2 != 0 || (c->bert && c->qdim != c->D)) {
+    c->ff1 = c->bert || c->dit ? c->F : 2 * c->F;
+    if (c->nq % c->nk != 0 || c->cfg.rope_dim % 2 != 0 || ((c->bert || c->dit) && c->qdim != c->D) ||
+        (c->dit && (c->nk != c->nq || c->C <= 0))) {
         snprintf(err, errlen, "cuda: unsupported head layout (%d heads, %d kv heads, head %d, rope %d)", c->nq,
                  c->nk, c->hd, c->cfg.rope_dim);
         cuda_free_ctx(c);
@@ -159,19 +165,62 @@ static void gemm(struct cu_ctx *c, const bf16 *W, const bf16 *X, float *Y, int o
         c->blas_status = s;
 }
 
-/* Device views of one call's staged inputs. */
+/* Device views of one call's staged inputs (the DiT's: each canvas's BF16
+ * conditioning, each token's canvas, each gathered row's SEDD scale and
+ * input token). */
 struct cu_inputs {
     const int32_t *ids, *pos;
     const struct cuda_row *rows;
     const struct cuda_job *jobs;
     const int32_t *gidx;
     int T, n_rows, max_len;
+    const bf16 *cond;
+    const int32_t *trow;
+    const float *gsub;
+    const int32_t *gtok;
 };
+
+/* MDLM / SEDD: the DiT of cuda.h, hidden states of every token after the
+ * final adaLN into c->xb. */
+static void forward_dit(struct cu_ctx *c, const struct cu_inputs *in)
+{
+    int T = in->T, D = c->D, R = in->n_rows;
+    float eps = c->cfg.norm_eps;
+    cuk_embed(c->st, c->tok, NULL, NULL, in->ids, in->pos, 0, T, D, c->h);
+    cuk_rope_table(c->st, in->max_len, c->cfg.rope_dim, c->cfg.rope_theta, c->rope_cs, c->rope_sn);
+    for (int l = 0; l < c->cfg.n_layers; l++) {
+        const struct cu_layer *L = &c->layers[l];
+        /* shift, scale, gate (attention), shift, scale, gate (MLP) per canvas */
+        gemm(c, L->wada, in->cond, c->mod, 6 * D, R, c->C, 0.0f);
+        cuk_add_bias(c->st, c->mod, L->bada, R, 6 * D);
+        cuk_dit_modulate(c->st, c->h, L->norm1, c->mod, 6 * D, 0, 1, in->trow, T, D, eps, c->xb);
+        gemm(c, L->wqkv, c->xb, c->qkv, 3 * D, T, D, 0.0f);
+        cuk_qkv(c->st, c->qkv, NULL, in->pos, T, c->nq, c->nk, c->hd, c->cfg.rope_dim, 0, c->rope_cs, c->rope_sn,
+                c->q, c->k, c->v);
+        cuk_attention(c->st, c->q, c->k, c->v, in->rows, R, in->max_len, c->nq, c->nk, c->hd, c->att);
+        /* qkv is spent: it holds the products before their gated add */
+        gemm(c, L->wo, c->att, c->qkv, D, T, D, 0.0f);
+        cuk_dit_gated_add(c->st, c->h, c->qkv, c->mod, 6 * D, 2, in->trow, T, D);
+        cuk_dit_modulate(c->st, c->h, L->norm2, c->mod, 6 * D, 3, 4, in->trow, T, D, eps, c->xb);
+        gemm(c, L->wff1, c->xb, c->ff, c->F, T, D, 0.0f);
+        cuk_bias_gelu_tanh(c->st, c->ff, L->b_up, T, c->F, c->act);
+        gemm(c, L->wdown, c->act, c->qkv, D, T, c->F, 0.0f);
+        cuk_add_bias(c->st, c->qkv, L->b_down, T, D);
+        cuk_dit_gated_add(c->st, c->h, c->qkv, c->mod, 6 * D, 5, in->trow, T, D);
+    }
+    gemm(c, c->fada_w, in->cond, c->fmod, 2 * D, R, c->C, 0.0f);
+    cuk_add_bias(c->st, c->fmod, c->fada_b, R, 2 * D);
+    cuk_dit_modulate(c->st, c->h, c->out_norm, c->fmod, 2 * D, 0, 1, in->trow, T, D, eps, c->xb);
+}
 
 /* Hidden states of every token into c->xb (BF16): after the final RMSNorm
  * (Llama family) or the last post-LN (BERT). */
 static void forward(struct cu_ctx *c, const struct cu_inputs *in)
 {
+    if (c->dit) {
+        forward_dit(c, in);
+        return;
+    }
     int T = in->T, D = c->D;
     float eps = c->cfg.norm_eps;
     cuk_embed(c->st, c->tok, c->pos_tab, c->type0, in->ids, in->pos, 0, T, D, c->h);
@@ -294,10 +343,11 @@ static size_t align16(size_t n)
 }
 
 struct cu_layout {
-    size_t ids, pos, rows, jobs, gidx, total;
+    size_t ids, pos, rows, jobs, gidx, cond, trow, gsub, gtok, total;
 };
 
-static struct cu_layout layout(int T, int n_rows, int n_jobs, int n_g)
+/* C: the DiT's conditioning width (0 for the other architectures). */
+static struct cu_layout layout(int T, int n_rows, int n_jobs, int n_g, int C)
 {
     struct cu_layout L;
     L.ids = 0;
@@ -305,8 +355,32 @@ static struct cu_layout layout(int T, int n_rows, int n_jobs, int n_g)
     L.rows = align16(L.pos + sizeof(int32_t) * (size_t)T);
     L.jobs = align16(L.rows + sizeof(struct cuda_row) * (size_t)n_rows);
     L.gidx = align16(L.jobs + sizeof(struct cuda_job) * (size_t)n_jobs);
-    L.total = align16(L.gidx + sizeof(int32_t) * (size_t)n_g);
+    L.cond = align16(L.gidx + sizeof(int32_t) * (size_t)n_g);
+    L.trow = align16(L.cond + sizeof(uint16_t) * (size_t)n_rows * (size_t)C);
+    L.gsub = align16(L.trow + sizeof(int32_t) * (size_t)T);
+    L.gtok = align16(L.gsub + sizeof(float) * (size_t)n_g);
+    L.total = align16(L.gtok + sizeof(int32_t) * (size_t)n_g);
     return L;
+}
+
+/* The staged inputs' device views. */
+static struct cu_inputs inputs_of(const struct cu_ctx *c, const struct cu_layout *L, int T, int n_rows, int max_len,
+                                  int with_jobs)
+{
+    char *dev = (char *)c->stage_dev;
+    struct cu_inputs in = {(const int32_t *)(dev + L->ids),
+                           (const int32_t *)(dev + L->pos),
+                           (const struct cuda_row *)(dev + L->rows),
+                           with_jobs ? (const struct cuda_job *)(dev + L->jobs) : NULL,
+                           (const int32_t *)(dev + L->gidx),
+                           T,
+                           n_rows,
+                           max_len,
+                           (const bf16 *)(dev + L->cond),
+                           (const int32_t *)(dev + L->trow),
+                           (const float *)(dev + L->gsub),
+                           (const int32_t *)(dev + L->gtok)};
+    return in;
 }
 
 /* The rows as the CPU engine checks them (engine/cpu/forward.c). */
@@ -349,11 +423,22 @@ static int stage_rows(const struct cu_ctx *c, const struct denoise_row *rows, in
                       const struct cu_layout *L, int *starts, char *err, size_t errlen)
 {
     int32_t *ids = (int32_t *)(base + L->ids), *pos = (int32_t *)(base + L->pos);
+    int32_t *trow = (int32_t *)(base + L->trow);
     struct cuda_row *cr = (struct cuda_row *)(base + L->rows);
     int pad = c->cfg.pad_id >= 0 ? c->cfg.pad_id : 1;
     int t = 0;
     for (int r = 0; r < n_rows; r++) {
         const struct denoise_row *row = &rows[r];
+        if (c->dit) {
+            float s = row->sigma;
+            if (c->cfg.time_cond && !(isfinite(s) && s >= 0.0f)) {
+                snprintf(err, errlen, "cuda: row %d: noise level sigma %g must be finite and >= 0", r, s);
+                return -1;
+            }
+            cu_dit_cond(c, s, (uint16_t *)(base + L->cond) + (size_t)r * c->C);
+            for (int i = 0; i < row->len; i++)
+                trow[t + i] = r;
+        }
         starts[r] = t;
         cr[r].start = t;
         cr[r].len = row->len;
@@ -436,9 +521,10 @@ static int cuda_denoise(void *ctx, const struct denoise_batch *b, char *err, siz
         /* nothing queried: the forward would change nothing the caller sees */
         return 0;
     }
-    struct cu_layout L = layout(T, b->n_rows, n_jobs, n_g);
+    struct cu_layout L = layout(T, b->n_rows, n_jobs, n_g, c->dit ? c->C : 0);
     int max_chunks = n_g; /* a chunk holds at least one job */
-    if (cu_workspace_reserve(c, T, err, errlen) || cu_stage_reserve(c, L.total, n_jobs, max_chunks, err, errlen))
+    if (cu_workspace_reserve(c, T, err, errlen) || cu_stage_reserve(c, L.total, n_jobs, max_chunks, err, errlen) ||
+        (c->dit && cu_dit_reserve(c, b->n_rows, err, errlen)))
         return -1;
     char *base = (char *)c->stage_host;
     int *starts = (int *)malloc(sizeof(int) * (size_t)b->n_rows);
@@ -452,7 +538,8 @@ static int cuda_denoise(void *ctx, const struct denoise_batch *b, char *err, siz
     }
     /* jobs and gather lists, cut into chunks of at most CUDA_HEAD_CHUNK rows */
     struct cuda_job *jobs = (struct cuda_job *)(base + L.jobs);
-    int32_t *gidx = (int32_t *)(base + L.gidx);
+    int32_t *gidx = (int32_t *)(base + L.gidx), *gtok = (int32_t *)(base + L.gtok);
+    float *gsub = (float *)(base + L.gsub);
     int j = 0, g = 0, n_chunks = 0;
     struct cu_chunk cur = {0, 0, 0, 0};
     for (int r = 0; r < b->n_rows; r++) {
@@ -468,10 +555,14 @@ static int cuda_denoise(void *ctx, const struct denoise_batch *b, char *err, siz
             int p = row->query[i];
             struct cuda_job *jb = &jobs[j++];
             jb->cond = cur.n_g;
+            gsub[g] = c->dit ? cu_dit_log_scale(c, row->sigma) : 0.0f;
+            gtok[g] = row->ids[p];
             gidx[g++] = head_source(c, starts, r, p);
             jb->uncond = -1;
             if (u >= 0) {
                 jb->uncond = cur.n_g + 1;
+                gsub[g] = c->dit ? cu_dit_log_scale(c, b->rows[u].sigma) : 0.0f;
+                gtok[g] = b->rows[u].ids[p];
                 gidx[g++] = head_source(c, starts, u, p);
             }
             jb->cfg_scale = row->cfg_scale;
@@ -484,16 +575,15 @@ static int cuda_denoise(void *ctx, const struct denoise_batch *b, char *err, siz
     c->chunks[n_chunks++] = cur;
     free(starts);
 
-    char *dev = (char *)c->stage_dev;
-    struct cu_inputs in = {(const int32_t *)(dev + L.ids), (const int32_t *)(dev + L.pos),
-                           (const struct cuda_row *)(dev + L.rows), (const struct cuda_job *)(dev + L.jobs),
-                           (const int32_t *)(dev + L.gidx), T, b->n_rows, max_len};
+    struct cu_inputs in = inputs_of(c, &L, T, b->n_rows, max_len, 1);
     cudaEventRecord(c->ev0, c->st);
     cudaMemcpyAsync(c->stage_dev, c->stage_host, L.total, cudaMemcpyHostToDevice, c->st);
     run_forward(c, &in);
     for (int k = 0; k < n_chunks; k++) {
         const struct cu_chunk *ch = &c->chunks[k];
         head(c, in.gidx + ch->g0, ch->n_g);
+        if (c->cfg.arch == ARCH_SEDD)
+            cuk_sedd_post(c->st, c->logits, c->V, in.gsub + ch->g0, in.gtok + ch->g0, ch->n_g);
         cuk_reduce(c->st, c->logits, c->V, in.jobs + ch->job0, ch->n_jobs, c->out_dev + ch->job0);
     }
     cudaMemcpyAsync(c->out_host, c->out_dev, sizeof(struct denoise_pos) * (size_t)n_jobs, cudaMemcpyDeviceToHost,
@@ -512,26 +602,30 @@ static int cuda_logits(void *ctx, const struct denoise_row *row, float *out, cha
         return -1;
     if (T == 0)
         return 0;
-    struct cu_layout L = layout(T, 1, 0, T);
-    if (cu_workspace_reserve(c, T, err, errlen) || cu_stage_reserve(c, L.total, 1, 1, err, errlen))
+    struct cu_layout L = layout(T, 1, 0, T, c->dit ? c->C : 0);
+    if (cu_workspace_reserve(c, T, err, errlen) || cu_stage_reserve(c, L.total, 1, 1, err, errlen) ||
+        (c->dit && cu_dit_reserve(c, 1, err, errlen)))
         return -1;
     char *base = (char *)c->stage_host;
     int start = 0;
     if (stage_rows(c, row, 1, base, &L, &start, err, errlen))
         return -1;
-    int32_t *gidx = (int32_t *)(base + L.gidx);
-    for (int p = 0; p < T; p++)
+    int32_t *gidx = (int32_t *)(base + L.gidx), *gtok = (int32_t *)(base + L.gtok);
+    float *gsub = (float *)(base + L.gsub);
+    for (int p = 0; p < T; p++) {
         gidx[p] = head_source(c, &start, 0, p);
-    char *dev = (char *)c->stage_dev;
-    struct cu_inputs in = {(const int32_t *)(dev + L.ids), (const int32_t *)(dev + L.pos),
-                           (const struct cuda_row *)(dev + L.rows), NULL, (const int32_t *)(dev + L.gidx), T, 1,
-                           max_len};
+        gsub[p] = c->dit ? cu_dit_log_scale(c, row->sigma) : 0.0f;
+        gtok[p] = row->ids[p];
+    }
+    struct cu_inputs in = inputs_of(c, &L, T, 1, max_len, 0);
     cudaEventRecord(c->ev0, c->st);
     cudaMemcpyAsync(c->stage_dev, c->stage_host, L.total, cudaMemcpyHostToDevice, c->st);
     run_forward(c, &in);
     for (int p0 = 0; p0 < T; p0 += CUDA_HEAD_CHUNK) {
         int n = T - p0 < CUDA_HEAD_CHUNK ? T - p0 : CUDA_HEAD_CHUNK;
         head(c, in.gidx + p0, n);
+        if (c->cfg.arch == ARCH_SEDD)
+            cuk_sedd_post(c->st, c->logits, c->V, in.gsub + p0, in.gtok + p0, n);
         cudaMemcpyAsync(out + (size_t)p0 * c->V, c->logits, sizeof(float) * (size_t)n * c->V,
                         cudaMemcpyDeviceToHost, c->st);
     }

@@ -112,6 +112,45 @@ DLLM_HD static inline float dllm_gelu(float x)
     return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
 }
 
+/* The DiT's MLP (MDLM/SEDD): nn.GELU(approximate='tanh'). */
+DLLM_HD static inline float dllm_gelu_tanh(float x)
+{
+    return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+
+/* -------------------------------------------------- DiT (MDLM / SEDD) */
+
+/* adaLN: a LayerNorm'd value (no bias) times its weight, modulated by the
+ * canvas's shift and scale: xn w (1 + scale) + shift. */
+DLLM_HD static inline float dllm_modulate(float xn, float w, float shift, float scale)
+{
+    return xn * w * (1.0f + scale) + shift;
+}
+
+/* Entry i of the sinusoidal embedding of the noise level (TimestepEmbedder,
+ * width dim): i < dim/2 is cos(sigma w_i), the next dim/2 are sin(sigma w_k),
+ * w_k = exp(-ln(10000) k / (dim/2)), in float32 as the official code; an
+ * odd width ends in 0. */
+DLLM_HD static inline float dllm_sigma_feature(float sigma, int i, int dim)
+{
+    int half = dim / 2;
+    if (i >= 2 * half)
+        return 0.0f;
+    int k = i < half ? i : i - half;
+    float w = expf(-9.21034037198f * (float)k / (float)half);
+    float a = sigma * w;
+    return i < half ? cosf(a) : sinf(a);
+}
+
+/* What SEDD's scale_by_sigma subtracts from every logit: ln(e^sigma - 1) +
+ * ln(V - 1), with e^sigma - 1 as expm1 below sigma 0.5 and exp - 1 above, in
+ * float32, as the official forward; sigma 0 gives -inf (the scores +inf). */
+DLLM_HD static inline float dllm_sedd_log_scale(float sigma, int vocab)
+{
+    float e = sigma < 0.5f ? expm1f(sigma) : expf(sigma) - 1.0f;
+    return logf(e) + logf((float)(vocab - 1));
+}
+
 /* ------------------------------------------------------ online softmax */
 
 /* A running (max m, sum s of exp(x - m)) over a stream of values, so a

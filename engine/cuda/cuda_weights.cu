@@ -196,10 +196,77 @@ static int load_layer(struct cu_ctx *c, int l, struct cu_layer *L, char *err, si
     return 0;
 }
 
+/* MDLM / SEDD: the DiT's block (names in engine/model/model.h). */
+static int load_dit_layer(struct cu_ctx *c, int l, struct cu_layer *L, char *err, size_t errlen)
+{
+    char a[96];
+    if (!(L->wqkv = upload_mat(c, LNAME(a, l, "attn_qkv.weight"), 3 * c->D, c->D, err, errlen)) ||
+        !(L->wo = upload_mat(c, LNAME(a, l, "attn_output.weight"), c->D, c->D, err, errlen)) ||
+        !(L->wff1 = upload_mat(c, LNAME(a, l, "ffn_up.weight"), c->F, c->D, err, errlen)) ||
+        !(L->wdown = upload_mat(c, LNAME(a, l, "ffn_down.weight"), c->D, c->F, err, errlen)) ||
+        !(L->wada = upload_mat(c, LNAME(a, l, "adaln.weight"), 6 * c->D, c->C, err, errlen)) ||
+        !(L->bada = upload_vec(c, LNAME(a, l, "adaln.bias"), 6 * c->D, 1, err, errlen)) ||
+        !(L->b_up = upload_vec(c, LNAME(a, l, "ffn_up.bias"), c->F, 1, err, errlen)) ||
+        !(L->b_down = upload_vec(c, LNAME(a, l, "ffn_down.bias"), c->D, 1, err, errlen)) ||
+        !(L->norm1 = upload_vec(c, LNAME(a, l, "attn_norm.weight"), c->D, 1, err, errlen)) ||
+        !(L->norm2 = upload_vec(c, LNAME(a, l, "ffn_norm.weight"), c->D, 1, err, errlen)))
+        return -1;
+    return 0;
+}
+
+/* The sigma MLP stays on the host in f32 (a few vectors per step). */
+static int load_dit_host(struct cu_ctx *c, char *err, size_t errlen)
+{
+    const struct tensor *f1 = find(c->m, "t_embd.fc1.weight"), *b1 = find(c->m, "t_embd.fc1.bias");
+    const struct tensor *f2 = find(c->m, "t_embd.fc2.weight"), *b2 = find(c->m, "t_embd.fc2.bias");
+    int C = c->C;
+    if (!f1 || !b1 || !f2 || !b2 || f1->ne[0] < 2 || f1->ne[0] > 1024 || C > 1024 || !shape_is(f1, f1->ne[0], C) ||
+        !shape_is(b1, C, 1) || !shape_is(f2, C, C) || !shape_is(b2, C, 1)) {
+        snprintf(err, errlen, "cuda: t_embd.* missing or not [cond %d] (the CUDA path takes widths up to 1024)", C);
+        return -1;
+    }
+    c->n_freq = (int)f1->ne[0];
+    size_t nf = (size_t)c->n_freq;
+    c->temb = (float *)malloc(sizeof(float) * ((size_t)C * nf + (size_t)C * C + 2 * (size_t)C));
+    if (!c->temb) {
+        snprintf(err, errlen, "cuda: out of host memory");
+        return -1;
+    }
+    float *p = c->temb;
+    if (tensor_rows_f32(f1, 0, C, p) || tensor_rows_f32(b1, 0, 1, p + (size_t)C * nf) ||
+        tensor_rows_f32(f2, 0, C, p + (size_t)C * nf + C) ||
+        tensor_rows_f32(b2, 0, 1, p + (size_t)C * nf + C + (size_t)C * C)) {
+        snprintf(err, errlen, "cuda: t_embd.* do not convert to f32");
+        return -1;
+    }
+    return 0;
+}
+
+static int load_dit(struct cu_ctx *c, char *err, size_t errlen)
+{
+    if (!(c->out_w = upload_mat(c, "output.weight", c->V, c->D, err, errlen)) ||
+        !(c->out_bias = upload_vec(c, "output.bias", c->V, 1, err, errlen)) ||
+        !(c->out_norm = upload_vec(c, "output_norm.weight", c->D, 1, err, errlen)) ||
+        !(c->fada_w = upload_mat(c, "output_adaln.weight", 2 * c->D, c->C, err, errlen)) ||
+        !(c->fada_b = upload_vec(c, "output_adaln.bias", 2 * c->D, 1, err, errlen)) || load_dit_host(c, err, errlen))
+        return -1;
+    c->layers = (struct cu_layer *)calloc((size_t)c->cfg.n_layers, sizeof(struct cu_layer));
+    if (!c->layers) {
+        snprintf(err, errlen, "cuda: out of host memory");
+        return -1;
+    }
+    for (int l = 0; l < c->cfg.n_layers; l++)
+        if (load_dit_layer(c, l, &c->layers[l], err, errlen))
+            return -1;
+    return 0;
+}
+
 int cu_load_weights(struct cu_ctx *c, char *err, size_t errlen)
 {
     if (!(c->tok = upload_mat(c, "token_embd.weight", c->V, c->D, err, errlen)))
         return -1;
+    if (c->dit)
+        return load_dit(c, err, errlen);
     c->out_w = c->tok;
     if (find(c->m, "output.weight") && !(c->out_w = upload_mat(c, "output.weight", c->V, c->D, err, errlen)))
         return -1;

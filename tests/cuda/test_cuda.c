@@ -138,6 +138,10 @@ struct pair {
     int V;
 };
 
+/* The noise level of the rows (MDLM/SEDD; others ignore it): each row r of
+ * a batch gets g_sigma + 0.25 r, so canvases at different levels share one. */
+static float g_sigma;
+
 static int32_t *make_ids(int len, int V, uint64_t seed)
 {
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)len);
@@ -157,6 +161,7 @@ static void check_logits(struct pair *p, const int32_t *ids, int len, enum attn_
     r.len = len;
     r.attn = kind;
     r.block_len = block_len;
+    r.sigma = g_sigma;
     r.cfg_uncond = -1;
     size_t n = (size_t)len * (size_t)p->V;
     float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
@@ -211,6 +216,7 @@ static void check_denoise(struct pair *p, int len)
         rows[r].ids = ids[r];
         rows[r].len = len;
         rows[r].attn = ATTN_FULL;
+        rows[r].sigma = g_sigma + 0.25f * (float)r;
         rows[r].cfg_uncond = -1;
         rows[r].rp.top_p = 1.0f;
         rows[r].rp.banned[0] = rows[r].rp.banned[1] = -1;
@@ -327,6 +333,7 @@ static void check_batch_mix(struct pair *p, int len)
     rows[1].query = q;
     rows[1].n_query = len;
     for (int r = 0; r < 2; r++) {
+        rows[r].sigma = g_sigma + 0.25f * (float)r;
         rows[r].cfg_uncond = -1;
         rows[r].rp.top_p = 1.0f;
         rows[r].rp.banned[0] = rows[r].rp.banned[1] = -1;
@@ -375,6 +382,7 @@ static void check_graphs(struct pair *p, int len)
     rows[1].query = q;
     rows[1].n_query = len - 1;
     for (int r = 0; r < 2; r++) {
+        rows[r].sigma = g_sigma + 0.25f * (float)r;
         rows[r].cfg_uncond = -1;
         rows[r].rp.top_p = 1.0f;
         rows[r].rp.temperature = 0.9f;
@@ -424,6 +432,8 @@ static void run_pair(const struct model *m, const char *name, int len)
     cuda_get_meminfo(p.gpu, &mi);
     printf("     %s on %s: weights %.2f MiB, workspace %.1f MiB\n", name, mi.device, mi.weights_bytes / 1048576.0,
            mi.workspace_bytes / 1048576.0);
+    /* SEDD's scores are +inf at sigma 0: test away from it */
+    g_sigma = m->cfg.arch == ARCH_MDLM || m->cfg.arch == ARCH_SEDD ? 0.5f : 0.0f;
     int32_t *ids = make_ids(len, p.V, 1);
     check_logits(&p, ids, len, ATTN_FULL, 0);
     check_logits(&p, ids, len, ATTN_CAUSAL, 0);

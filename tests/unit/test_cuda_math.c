@@ -130,6 +130,41 @@ void test_cuda_activations(void)
     }
 }
 
+/* The DiT's per-element math: GELU tanh, the adaLN modulation, the noise
+ * level's sinusoidal features and SEDD's log scale, against double formulas. */
+void test_cuda_dit_math(void)
+{
+    for (int i = 0; i < 200; i++) {
+        double x = input(5000 + i) * 8.0;
+        double g = 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+        CHECK_NEAR(dllm_gelu_tanh((float)x), g, 2e-6 * (1 + fabs(g)));
+    }
+    CHECK_NEAR(dllm_modulate(0.5f, 2.0f, 0.25f, -0.5f), 0.75, 1e-7);
+    float sigmas[] = {0.0f, 1e-4f, 0.01f, 1.0f, 5.0f, 20.0f};
+    for (int k = 0; k < 6; k++) {
+        double s = sigmas[k];
+        int worst = 0;
+        for (int i = 0; i < 256; i++) {
+            int j = i < 128 ? i : i - 128;
+            double a = s * exp(-log(10000.0) * j / 128.0);
+            double want = i < 128 ? cos(a) : sin(a);
+            /* float32 arguments: the error grows with the angle (|a| <= 20) */
+            worst += fabs(dllm_sigma_feature(sigmas[k], i, 256) - want) > 4e-6;
+        }
+        CHECK_INT(worst, 0);
+        CHECK_NEAR(dllm_sigma_feature(sigmas[k], 4, 9), sin(s), 4e-6); /* half 4: entry 4 is sin(sigma w_0) */
+        CHECK(dllm_sigma_feature(sigmas[k], 8, 9) == 0.0f); /* odd width: a zero last */
+    }
+    CHECK(dllm_sigma_feature(0.0f, 0, 256) == 1.0f && dllm_sigma_feature(0.0f, 128, 256) == 0.0f);
+    double sl[] = {1e-6, 1e-3, 0.3, 0.49, 0.5, 0.7, 3.0, 20.0};
+    for (int k = 0; k < 8; k++) {
+        double want = log(expm1(sl[k])) + log(50257.0);
+        CHECK_NEAR(dllm_sedd_log_scale((float)sl[k], 50258), want, 2e-6 * fabs(want) + 1e-6);
+    }
+    float z = dllm_sedd_log_scale(0.0f, 50258);
+    CHECK(isinf(z) && z < 0);
+}
+
 /* Pushing values one by one and merging partials in another grouping both
  * give the log-sum-exp; -inf entries add nothing. */
 void test_cuda_online_softmax(void)
