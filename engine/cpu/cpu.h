@@ -29,7 +29,25 @@
  * resident f32 (F32 files use the mapping itself, no copy), or, streamed,
  * the file's own bytes plus one f32 scratch of max(largest layer matrix,
  * CPU_HEAD_VCHUNK*d_model). The full logits of `logits` (reference tests)
- * are the caller's buffer.
+ * are the caller's buffer. MDLM/SEDD add, per canvas, 2*cond_dim + 256 +
+ * 8*d_model floats (sigma features, conditioning, adaLN modulations); their
+ * fused qkv product lands in the MLP buffer (3*d_model <= d_ff).
+ *
+ * MDLM / SEDD (the DiT, forward_dit.c): what `logits` returns, and what the
+ * reduction of `denoise` sees.
+ *   MDLM: the raw DiT output, logits of every id including MASK (the SUBS
+ *     parameterization, MASK banned and unmasked tokens carried over, is the
+ *     sampler's: the scheduler bans MASK in reduce_params).
+ *   SEDD: the official forward's output, the log score: with scale_by_sigma,
+ *     out = logits - ln(e^sigma - 1) - ln(V - 1) (e^sigma - 1 as expm1 below
+ *     sigma 0.5 and exp - 1 above, in float32, as the official code; sigma 0
+ *     gives +inf), then out[input token] = 0 at each position (also without
+ *     scale_by_sigma). With MASK banned (as the scheduler asks), the
+ *     reduction's softmax is s_y / S and its logsumexp ln S.
+ *   The noise level is denoise_row.sigma, per canvas. A model trained without
+ *   time conditioning (MDLM's default) sees 0 whatever is passed, as the
+ *   official code zeroes it; otherwise a negative or non-finite sigma is an
+ *   error.
  */
 #ifndef DLLM_CPU_H
 #define DLLM_CPU_H
