@@ -169,11 +169,21 @@ struct cpu_layer {
     float *b_ada;
 };
 
-/* Canvas rows of one forward, stacked: row r holds tokens [off[r], off[r] + len[r]). */
+/* Canvas rows of one forward, stacked: row r holds tokens [off[r], off[r] + len[r]),
+ * which are canvas positions [pos0[r], pos0[r] + len[r]): the whole canvas, or
+ * the window of a cached row (pos0 = win_start). max_len is over whole
+ * canvases (RoPE table, attention scores). */
 struct cpu_rows {
     int n;
-    int *off, *len;
+    int *off, *len, *pos0;
     int total, max_len;
+};
+
+/* A canvas's key/value cache (backend cache_new): per layer, the keys (after
+ * RoPE) and values of every position, [n_layers][len][kv_dim] each. */
+struct cpu_cache {
+    int len, n_layers, kv_dim;
+    float *k, *v;
 };
 
 struct cpu_ctx {
@@ -252,13 +262,22 @@ int cpu_rope_table(struct cpu_ctx *c, int len);
 /* Rotates the first rope_dim dims of each of n_heads heads of len tokens
  * (token stride ld floats) by their position 0..len-1. */
 void cpu_rope(const struct cpu_ctx *c, float *x, int len, int ld, int n_heads);
+/* Same for n tokens at positions pos0 .. pos0 + n - 1 (the table must cover them). */
+void cpu_rope_at(const struct cpu_ctx *c, float *x, int pos0, int n, int ld, int n_heads);
 
 /* attention.c: one canvas, all heads; q/att stride q_dim, k/v stride kv_dim. */
 void cpu_attention(struct cpu_ctx *c, float *att, const float *q, const float *k, const float *v, int len,
                    enum attn_kind kind, int block_len);
+/* A window's nq queries (canvas positions q_pos0 ..) over the canvas's nk
+ * keys/values (positions 0 .. nk - 1); the mask is applied on absolute
+ * positions. With nq = nk and q_pos0 = 0 it is cpu_attention, call for call. */
+void cpu_attention_win(struct cpu_ctx *c, float *att, const float *q, int nq, int q_pos0, const float *k,
+                       const float *v, int nk, enum attn_kind kind, int block_len);
 
 /* forward.c: hidden states (before the final norm) of every token of the
- * rows into c->x. */
+ * rows into c->x. A row with a cache (denoise_row.cache) and cache_fill = 0
+ * computes only its window [win_start, win_end), attending over the cache;
+ * with cache_fill = 1 it is the plain forward and also fills the cache. */
 int cpu_forward(struct cpu_ctx *c, const struct denoise_row *rows, int n_rows, char *err, size_t errlen);
 /* forward_dit.c: MDLM/SEDD. cpu_dit_forward is cpu_forward's body for a
  * DiT (rows set, buffers reserved); cpu_dit_final the final adaLN LayerNorm
@@ -272,7 +291,12 @@ void cpu_dit_post(const struct cpu_ctx *c, const struct denoise_row *row, const 
  * (indices src[]) into out, n <= CPU_HEAD_CHUNK. */
 int cpu_head_logits(struct cpu_ctx *c, const int *src, int n, float *out, char *err, size_t errlen);
 /* Index in c->x of the hidden state that predicts position pos of row r
- * (Dream's shift: pos - 1, position 0 its own). */
+ * (Dream's shift: pos - 1, position 0 its own); -1 when that state lies
+ * outside the row's computed window. */
 int cpu_head_source(const struct cpu_ctx *c, int r, int pos);
+
+/* cache.c: the backend's cache_new / cache_free. */
+void *cpu_cache_new(void *ctx, int len, char *err, size_t errlen);
+void cpu_cache_free(void *ctx, void *cache);
 
 #endif

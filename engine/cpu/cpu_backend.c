@@ -29,6 +29,7 @@ static void cpu_free(void *ctx)
         free(bufs[i]);
     free(c->rows.off);
     free(c->rows.len);
+    free(c->rows.pos0);
     cpu_reduce_scratch_free(&c->rs);
     free(c);
 }
@@ -65,15 +66,26 @@ static void *cpu_load(const struct model *m, int threads, char *err, size_t errl
     return cpu_load_opts(m, &o, err, errlen);
 }
 
-static int check_queries(const struct denoise_row *row, int r, char *err, size_t errlen)
+/* Queried positions lie in the canvas and, on a cached step, they and the
+ * hidden state that predicts each (Dream's shift: the one before) lie in
+ * the window. */
+static int check_queries(const struct cpu_ctx *c, const struct denoise_row *row, int r, char *err, size_t errlen)
 {
     if (row->n_query < 0 || (row->n_query > 0 && !row->query)) {
         snprintf(err, errlen, "cpu: row %d: bad query list", r);
         return -1;
     }
+    int win = row->cache && !row->cache_fill;
     for (int i = 0; i < row->n_query; i++) {
-        if (row->query[i] < 0 || row->query[i] >= row->len) {
-            snprintf(err, errlen, "cpu: row %d: query position %d outside [0, %d)", r, row->query[i], row->len);
+        int q = row->query[i];
+        if (q < 0 || q >= row->len) {
+            snprintf(err, errlen, "cpu: row %d: query position %d outside [0, %d)", r, q, row->len);
+            return -1;
+        }
+        int src = c->cfg.shift_logits && q > 0 ? q - 1 : q;
+        if (win && (q < row->win_start || q >= row->win_end || src < row->win_start)) {
+            snprintf(err, errlen, "cpu: row %d: query position %d (from %d) outside the window [%d, %d)", r, q, src,
+                     row->win_start, row->win_end);
             return -1;
         }
     }
@@ -141,11 +153,18 @@ static int cpu_denoise(void *ctx, const struct denoise_batch *b, char *err, size
     for (int r = 0; r < b->n_rows; r++) {
         const struct denoise_row *row = &b->rows[r];
         cfg |= row->cfg_uncond >= 0;
-        if (check_queries(row, r, err, errlen))
+        if (check_queries(c, row, r, err, errlen))
             return -1;
         int u = row->cfg_uncond;
         if (u >= b->n_rows || u == r || (u >= 0 && b->rows[u].len != row->len)) {
             snprintf(err, errlen, "cpu: row %d: CFG twin %d is not a row of the same length", r, u);
+            return -1;
+        }
+        const struct denoise_row *tw = u >= 0 ? &b->rows[u] : NULL;
+        if (tw && (!tw->cache != !row->cache || tw->cache_fill != row->cache_fill ||
+                   (row->cache && !row->cache_fill &&
+                    (tw->win_start != row->win_start || tw->win_end != row->win_end)))) {
+            snprintf(err, errlen, "cpu: row %d: CFG twin %d does not share its cache window", r, u);
             return -1;
         }
     }
@@ -161,6 +180,8 @@ static int cpu_denoise(void *ctx, const struct denoise_batch *b, char *err, size
     return 0;
 }
 
+/* Every position's logits; a row stepping on its cache gives those of the
+ * positions whose predicting state lies in its window (others untouched). */
 static int cpu_logits(void *ctx, const struct denoise_row *row, float *out, char *err, size_t errlen)
 {
     struct cpu_ctx *c = ctx;
@@ -170,16 +191,31 @@ static int cpu_logits(void *ctx, const struct denoise_row *row, float *out, char
     size_t V = (size_t)c->cfg.vocab_size;
     int src[CPU_HEAD_CHUNK];
     int32_t pos[CPU_HEAD_CHUNK];
-    for (int p0 = 0; p0 < row->len; p0 += CPU_HEAD_CHUNK) {
-        int n = row->len - p0 < CPU_HEAD_CHUNK ? row->len - p0 : CPU_HEAD_CHUNK;
-        for (int i = 0; i < n; i++) {
-            src[i] = cpu_head_source(c, 0, p0 + i);
-            pos[i] = p0 + i;
+    for (int p = 0; p < row->len;) {
+        int n = 0;
+        for (; p < row->len && n < CPU_HEAD_CHUNK; p++) {
+            int s = cpu_head_source(c, 0, p);
+            if (s < 0)
+                continue;
+            src[n] = s;
+            pos[n++] = p;
         }
-        if (cpu_head_logits(c, src, n, out + (size_t)p0 * V, err, errlen))
-            return -1;
-        if (c->dit)
-            cpu_dit_post(c, row, pos, n, out + (size_t)p0 * V);
+        if (n == 0)
+            continue;
+        /* chunks of consecutive positions: write straight into out when they are */
+        if (pos[n - 1] - pos[0] == n - 1) {
+            if (cpu_head_logits(c, src, n, out + (size_t)pos[0] * V, err, errlen))
+                return -1;
+            if (c->dit)
+                cpu_dit_post(c, row, pos, n, out + (size_t)pos[0] * V);
+            continue;
+        }
+        for (int i = 0; i < n; i++) {
+            if (cpu_head_logits(c, &src[i], 1, out + (size_t)pos[i] * V, err, errlen))
+                return -1;
+            if (c->dit)
+                cpu_dit_post(c, row, &pos[i], 1, out + (size_t)pos[i] * V);
+        }
     }
     c->st.forward_s += now_s() - t0;
     return 0;
@@ -206,6 +242,8 @@ static const struct backend cpu_backend = {
     .denoise = cpu_denoise,
     .logits = cpu_logits,
     .free = cpu_free,
+    .cache_new = cpu_cache_new,
+    .cache_free = cpu_cache_free,
 };
 
 const struct backend *backend_cpu(void)

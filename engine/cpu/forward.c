@@ -1,7 +1,10 @@
 /* The batched forward pass: token embeddings of every canvas stacked into one
  * [tokens, d_model] matrix, then the blocks, read top to bottom as in
  * llama2.c's forward(). Projections and the MLP run over the stacked tokens
- * (cpu_linear: one sgemm per canvas); attention runs per canvas and head. */
+ * (cpu_linear: one sgemm per canvas); attention runs per canvas and head.
+ * A row stepping on its key/value cache contributes only its window's
+ * tokens; their queries attend over the cache, where the window's fresh
+ * keys/values have just been written (Fast-dLLM's prefix and dual caches). */
 #include "engine/cpu/cpu.h"
 
 #include <stdio.h>
@@ -17,6 +20,33 @@ static int grow(float **p, size_t n)
     return 0;
 }
 
+/* The tokens a row computes: the whole canvas, or its window when it steps
+ * on a cache; the cache must be this canvas's. */
+static int row_window(const struct cpu_ctx *c, const struct denoise_row *row, int r, int *start, int *n, char *err,
+                      size_t errlen)
+{
+    *start = 0;
+    *n = row->len;
+    if (!row->cache)
+        return 0;
+    const struct cpu_cache *kc = row->cache;
+    if (kc->len != row->len || kc->n_layers != c->cfg.n_layers || kc->kv_dim != c->kv_dim) {
+        snprintf(err, errlen, "cpu: row %d: key/value cache of %d tokens does not fit this canvas (%d)", r, kc->len,
+                 row->len);
+        return -1;
+    }
+    if (row->cache_fill)
+        return 0;
+    if (row->win_start < 0 || row->win_end > row->len || row->win_start >= row->win_end) {
+        snprintf(err, errlen, "cpu: row %d: window [%d, %d) outside the canvas [0, %d)", r, row->win_start,
+                 row->win_end, row->len);
+        return -1;
+    }
+    *start = row->win_start;
+    *n = row->win_end - row->win_start;
+    return 0;
+}
+
 static int set_rows(struct cpu_ctx *c, const struct denoise_row *rows, int n_rows, char *err, size_t errlen)
 {
     if (n_rows > c->cap_rows) {
@@ -26,7 +56,10 @@ static int set_rows(struct cpu_ctx *c, const struct denoise_row *rows, int n_row
         int *len = realloc(c->rows.len, sizeof(int) * (size_t)n_rows);
         if (len)
             c->rows.len = len;
-        if (!off || !len) {
+        int *pos0 = realloc(c->rows.pos0, sizeof(int) * (size_t)n_rows);
+        if (pos0)
+            c->rows.pos0 = pos0;
+        if (!off || !len || !pos0) {
             snprintf(err, errlen, "cpu: out of memory");
             return -1;
         }
@@ -50,9 +83,13 @@ static int set_rows(struct cpu_ctx *c, const struct denoise_row *rows, int n_row
             snprintf(err, errlen, "cpu: row %d: block-causal attention needs block_len > 0", r);
             return -1;
         }
+        int start, n;
+        if (row_window(c, &rows[r], r, &start, &n, err, errlen))
+            return -1;
         c->rows.off[r] = total;
-        c->rows.len[r] = len;
-        total += len;
+        c->rows.len[r] = n;
+        c->rows.pos0[r] = start;
+        total += n;
         if (len > max_len)
             max_len = len;
     }
@@ -99,17 +136,18 @@ static int embed_token(struct cpu_ctx *c, int id, float *dst)
     return cpu_rows_f32(c->tok_embd.t, id, 1, dst);
 }
 
-/* BERT: token + learned position + token type 0, then LayerNorm. RoBERTa
- * counts positions from padding_idx + 1 over non-pad tokens (pads sit at
- * padding_idx), as its Hugging Face embedding does. */
-static int embed_bert(struct cpu_ctx *c, const struct denoise_row *row, float *x, char *err, size_t errlen)
+/* BERT: token + learned position + token type 0, then LayerNorm, for
+ * positions [start, start + n). RoBERTa counts positions from padding_idx + 1
+ * over non-pad tokens (pads sit at padding_idx), as its Hugging Face
+ * embedding does, so it counts from the canvas's start. */
+static int embed_bert(struct cpu_ctx *c, const struct denoise_row *row, int start, int n, float *x, char *err,
+                      size_t errlen)
 {
     int d = c->cfg.d_model;
     int roberta = c->cfg.arch == ARCH_ROBERTA;
     int pad = c->cfg.pad_id >= 0 ? c->cfg.pad_id : 1;
     int seen = 0;
-    for (int t = 0; t < row->len; t++) {
-        float *xt = x + (size_t)t * d;
+    for (int t = 0; t < start + n; t++) {
         int pos = t;
         if (roberta) {
             if (row->ids[t] == pad) {
@@ -119,6 +157,9 @@ static int embed_bert(struct cpu_ctx *c, const struct denoise_row *row, float *x
                 pos = pad + seen;
             }
         }
+        if (t < start)
+            continue;
+        float *xt = x + (size_t)(t - start) * d;
         if (pos >= c->n_pos) {
             snprintf(err, errlen, "cpu: position %d beyond the model's %d learned positions", pos, c->n_pos);
             return -1;
@@ -135,25 +176,43 @@ static int embed_bert(struct cpu_ctx *c, const struct denoise_row *row, float *x
     return 0;
 }
 
-static void attention_rows(struct cpu_ctx *c, const struct denoise_row *rows)
+/* Per canvas: RoPE at the tokens' own positions, the fresh keys/values into
+ * the row's cache (layer l), then attention: a windowed row's queries over
+ * the cache's len keys, any other row over its own tokens, as uncached. */
+static void attention_rows(struct cpu_ctx *c, const struct denoise_row *rows, int l)
 {
     for (int r = 0; r < c->rows.n; r++) {
         size_t o = (size_t)c->rows.off[r];
-        int len = c->rows.len[r];
-        if (len == 0)
+        int n = c->rows.len[r], p0 = c->rows.pos0[r];
+        if (n == 0)
             continue;
-        float *q = c->q + o * c->q_dim, *k = c->k + o * c->kv_dim;
+        float *q = c->q + o * c->q_dim, *k = c->k + o * c->kv_dim, *v = c->v + o * c->kv_dim;
         if (!c->bert) {
-            cpu_rope(c, q, len, c->q_dim, c->cfg.n_heads);
-            cpu_rope(c, k, len, c->kv_dim, c->cfg.n_kv_heads);
+            cpu_rope_at(c, q, p0, n, c->q_dim, c->cfg.n_heads);
+            cpu_rope_at(c, k, p0, n, c->kv_dim, c->cfg.n_kv_heads);
         }
-        cpu_attention(c, c->att + o * c->q_dim, q, k, c->v + o * c->kv_dim, len, rows[r].attn, rows[r].block_len);
+        float *att = c->att + o * c->q_dim;
+        struct cpu_cache *kc = rows[r].cache;
+        if (!kc) {
+            cpu_attention(c, att, q, k, v, n, rows[r].attn, rows[r].block_len);
+            continue;
+        }
+        size_t at = ((size_t)l * kc->len + (size_t)p0) * c->kv_dim, nb = sizeof(float) * (size_t)n * c->kv_dim;
+        memcpy(kc->k + at, k, nb);
+        memcpy(kc->v + at, v, nb);
+        if (rows[r].cache_fill) {
+            cpu_attention(c, att, q, k, v, n, rows[r].attn, rows[r].block_len);
+        } else {
+            size_t base = (size_t)l * kc->len * c->kv_dim;
+            cpu_attention_win(c, att, q, n, p0, kc->k + base, kc->v + base, kc->len, rows[r].attn,
+                              rows[r].block_len);
+        }
     }
 }
 
-static int block_llama(struct cpu_ctx *c, const struct cpu_layer *L, const struct denoise_row *rows, char *err,
-                       size_t errlen)
+static int block_llama(struct cpu_ctx *c, int l, const struct denoise_row *rows, char *err, size_t errlen)
 {
+    const struct cpu_layer *L = &c->layers[l];
     int d = c->cfg.d_model, n = c->rows.total;
     float eps = c->cfg.norm_eps;
     for (int t = 0; t < n; t++)
@@ -162,7 +221,7 @@ static int block_llama(struct cpu_ctx *c, const struct cpu_layer *L, const struc
         cpu_linear(c, &L->wk, L->bk, c->xb, c->k, 0, err, errlen) ||
         cpu_linear(c, &L->wv, L->bv, c->xb, c->v, 0, err, errlen))
         return -1;
-    attention_rows(c, rows);
+    attention_rows(c, rows, l);
     if (cpu_linear(c, &L->wo, NULL, c->att, c->x, 1, err, errlen))
         return -1;
     for (int t = 0; t < n; t++)
@@ -175,16 +234,16 @@ static int block_llama(struct cpu_ctx *c, const struct cpu_layer *L, const struc
 }
 
 /* Post-LN: x = LN(x + attn(x)); x = LN(x + mlp(x)). */
-static int block_bert(struct cpu_ctx *c, const struct cpu_layer *L, const struct denoise_row *rows, char *err,
-                      size_t errlen)
+static int block_bert(struct cpu_ctx *c, int l, const struct denoise_row *rows, char *err, size_t errlen)
 {
+    const struct cpu_layer *L = &c->layers[l];
     int d = c->cfg.d_model, n = c->rows.total;
     float eps = c->cfg.norm_eps;
     if (cpu_linear(c, &L->wq, L->bq, c->x, c->q, 0, err, errlen) ||
         cpu_linear(c, &L->wk, L->bk, c->x, c->k, 0, err, errlen) ||
         cpu_linear(c, &L->wv, L->bv, c->x, c->v, 0, err, errlen))
         return -1;
-    attention_rows(c, rows);
+    attention_rows(c, rows, l);
     if (cpu_linear(c, &L->wo, L->bo, c->att, c->x, 1, err, errlen))
         return -1;
     for (int t = 0; t < n; t++)
@@ -208,21 +267,21 @@ int cpu_forward(struct cpu_ctx *c, const struct denoise_row *rows, int n_rows, c
     int d = c->cfg.d_model;
     for (int r = 0; r < n_rows; r++) {
         float *x = c->x + (size_t)c->rows.off[r] * d;
+        int p0 = c->rows.pos0[r], n = c->rows.len[r];
         if (c->bert) {
-            if (embed_bert(c, &rows[r], x, err, errlen))
+            if (embed_bert(c, &rows[r], p0, n, x, err, errlen))
                 return -1;
             continue;
         }
-        for (int t = 0; t < rows[r].len; t++) {
-            if (embed_token(c, rows[r].ids[t], x + (size_t)t * d)) {
+        for (int t = 0; t < n; t++) {
+            if (embed_token(c, rows[r].ids[p0 + t], x + (size_t)t * d)) {
                 snprintf(err, errlen, "cpu: token_embd.weight does not convert to f32");
                 return -1;
             }
         }
     }
     for (int l = 0; l < c->cfg.n_layers; l++) {
-        int rc = c->bert ? block_bert(c, &c->layers[l], rows, err, errlen)
-                         : block_llama(c, &c->layers[l], rows, err, errlen);
+        int rc = c->bert ? block_bert(c, l, rows, err, errlen) : block_llama(c, l, rows, err, errlen);
         if (rc)
             return -1;
     }

@@ -19,6 +19,9 @@ int cpu_head_source(const struct cpu_ctx *c, int r, int pos)
     int p = pos;
     if (c->cfg.shift_logits && p > 0)
         p--;
+    p -= c->rows.pos0[r];
+    if (p < 0 || p >= c->rows.len[r])
+        return -1;
     return c->rows.off[r] + p;
 }
 

@@ -74,15 +74,16 @@ int cpu_rope_table(struct cpu_ctx *c, int len)
 
 /* Pair layout as stored: interleaved pairs (2i, 2i+1) (llama.cpp's permuted
  * GGUF, llama2.c) or rotate-half pairs (i, i + rope_dim/2) (Hugging Face). */
-void cpu_rope(const struct cpu_ctx *c, float *x, int len, int ld, int n_heads)
+void cpu_rope_at(const struct cpu_ctx *c, float *x, int pos0, int n, int ld, int n_heads)
 {
     int hd = c->cfg.head_dim, half = c->cfg.rope_dim / 2;
     int inter = c->cfg.rope_interleaved;
-    for (int p = 0; p < len; p++) {
+    for (int t = 0; t < n; t++) {
+        int p = pos0 + t;
         const float *cs = c->rope_cos + (size_t)p * half;
         const float *sn = c->rope_sin + (size_t)p * half;
         for (int h = 0; h < n_heads; h++) {
-            float *v = x + (size_t)p * ld + (size_t)h * hd;
+            float *v = x + (size_t)t * ld + (size_t)h * hd;
             for (int i = 0; i < half; i++) {
                 int a = inter ? 2 * i : i;
                 int b = inter ? 2 * i + 1 : i + half;
@@ -92,4 +93,9 @@ void cpu_rope(const struct cpu_ctx *c, float *x, int len, int ld, int n_heads)
             }
         }
     }
+}
+
+void cpu_rope(const struct cpu_ctx *c, float *x, int len, int ld, int n_heads)
+{
+    cpu_rope_at(c, x, 0, len, ld, n_heads);
 }

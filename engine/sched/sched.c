@@ -134,6 +134,7 @@ static void req_free(struct sched *s, struct sched_req *r)
     if (!r)
         return;
     text_free(&r->text, decoder(s));
+    kv_close(r, s->be, s->be_ctx);
     for (int i = 0; i < r->rules.n_stop; i++)
         free(r->rules.stop[i]);
     free(r->rules.stop);
@@ -413,6 +414,12 @@ int sched_step(struct sched *s)
         finish(s, r, FINISH_CANCELLED, NULL);
         req_free(s, r);
     }
+    /* key/value caches are held only while a request is active */
+    for (struct sched_req *r = admitted; r; r = r->next) {
+        char kerr[160] = "";
+        if (kv_wanted(r, &s->m->cfg, s->be) && kv_open(r, s->be, s->be_ctx, kerr, sizeof kerr) != 0)
+            finish(s, r, FINISH_ERROR, kerr);
+    }
     struct sched_req **tail = &s->active;
     while (*tail)
         tail = &(*tail)->next;
@@ -421,6 +428,8 @@ int sched_step(struct sched *s)
     /* plan every canvas's step, then one forward over all of them */
     int n_rows = 0, n_out = 0, stepped = 0;
     for (struct sched_req *r = s->active; r; r = r->next) {
+        if (r->finish != FINISH_NONE)
+            continue;
         if (rule_plan(r) < 0) {
             finish(s, r, FINISH_ERROR, "out of memory planning a step");
             continue;
@@ -441,6 +450,7 @@ int sched_step(struct sched *s)
             for (struct sched_req *r = s->active; r; r = r->next)
                 if (r->finish == FINISH_NONE && r->n_query > 0) {
                     rule_rows(r, &s->m->cfg, &s->rows[row], row);
+                    kv_rows(r, &s->m->cfg, &s->rows[row]);
                     row += r->n_rows;
                 }
             struct denoise_batch b = {s->rows, row, s->out};

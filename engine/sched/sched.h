@@ -62,7 +62,18 @@
  *   sends temperature 1 unless asked); MDLM's noise removal is an argmax.
  *   SEDD's uniform graph is refused (its samplers need every score).
  * - FRAME and DONE events carry the masked spans; DONE the final canvas.
- * - prefix_cache is accepted and ignored: the backend has no cache interface yet.
+ * - Key/value caches (gen_params.cache, Fast-dLLM): a request with
+ *   CACHE_PREFIX or CACHE_DUAL gets one cache per row (its CFG twin has its
+ *   own) from the backend when it is admitted, if the backend has caches
+ *   and the rule is not time-conditioned (MDLM/SEDD never cache); it is
+ *   freed when the request leaves (finish, cancel, error, sched_free). The
+ *   first forward a block gets is a full forward that fills the cache; the
+ *   block's later forwards compute only the window [block start, len)
+ *   (prefix) or [block start, block end) (dual), one position earlier with
+ *   Dream's logit shift so the state that predicts the block's first
+ *   position is fresh, attending over the cache for the rest. The window
+ *   always holds the queried positions (they are the block's). A backend
+ *   that cannot make a cache fails the request (FINISH_ERROR, its reason).
  */
 #ifndef DLLM_SCHED_ROOM_H
 #define DLLM_SCHED_ROOM_H
@@ -260,6 +271,8 @@ struct sched_req {
     int32_t *top_ids;
     float *top_lp;
     struct sched_text text;
+    void *kv[2];         /* key/value caches of the rows (kvcache.c), or NULL */
+    int kv_block;        /* the block the caches were filled for, -1 none */
     int cancelled;
     enum finish_reason finish;
     char error[160];
@@ -272,6 +285,15 @@ int rule_plan(struct sched_req *r);
 int rule_commit(struct sched_req *r, const struct denoise_pos *out);
 /* Fills r's denoise rows (1 or 2) for the planned step. */
 void rule_rows(struct sched_req *r, const struct model_config *cfg, struct denoise_row *rows, int first_row);
+
+/* kvcache.c: the block caches of a request. */
+/* 1 when r steps on caches: asked for, the backend has them, not time-conditioned. */
+int kv_wanted(const struct sched_req *r, const struct model_config *cfg, const struct backend *be);
+/* Caches for r's rows; -1 with the backend's reason. */
+int kv_open(struct sched_req *r, const struct backend *be, void *be_ctx, char *err, size_t errlen);
+void kv_close(struct sched_req *r, const struct backend *be, void *be_ctx);
+/* Sets the cache, fill flag and window of r's rows (after rule_rows). */
+void kv_rows(struct sched_req *r, const struct model_config *cfg, struct denoise_row *rows);
 
 /* events.c */
 void events_step(struct sched_req *r, sched_event_fn fn, void *cb_user);
