@@ -92,6 +92,7 @@ struct api_request {
     struct api_opt_f t_eps;      /* MDLM/SEDD: end of the time grid, in (0, 1) */
     struct api_opt_i top_k, steps, block_length;
     int remasking;               /* enum remask, or -1 unset */
+    int cache;                   /* enum cache_mode, or -1 unset */
 };
 
 /* Parses a request body of the given kind. 0 on success; -1 with e filled
@@ -105,6 +106,11 @@ void api_request_free(struct api_request *r);
  * "topk_margin", "entropy", "mdlm", "euler", "analytic"): enum remask or -1. */
 int api_remask_parse(const char *name);
 const char *api_remask_name(int remask);
+/* key/value cache names ("none", "prefix", "dual"): enum cache_mode or -1. */
+int api_cache_parse(const char *name);
+/* The cache a request gets when it names none and the config says "auto":
+ * the model family's default (README, How generation works). */
+enum cache_mode api_cache_auto(const struct model *m);
 
 /* ------------------------------------------------------------ building jobs */
 

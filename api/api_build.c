@@ -123,6 +123,20 @@ static int canvas_block(const struct api_request *r, const struct config *cfg)
     return (int)block;
 }
 
+/* Block caches when neither the request nor the config chose ("auto"):
+ * LLaDA and Dream use Fast-dLLM's dual cache (measured agreement with the
+ * uncached run: README, Benchmarks); a causal model's prefix keys/values
+ * never depend on later positions, so its prefix cache is exact; BERT-style
+ * models were trained without blocks and get none by default;
+ * time-conditioned models (MDLM/SEDD) cannot cache. */
+enum cache_mode api_cache_auto(const struct model *m)
+{
+    if (m->cfg.time_cond) return CACHE_OFF;
+    if (m->cfg.causal) return CACHE_PREFIX;
+    if (m->cfg.arch == ARCH_LLADA || m->cfg.arch == ARCH_DREAM) return CACHE_DUAL;
+    return CACHE_OFF;
+}
+
 static void fill_params(const struct api_request *r, const struct model *m, const struct config *cfg, int j,
                         struct gen_params *g)
 {
@@ -159,6 +173,10 @@ static void fill_params(const struct api_request *r, const struct model *m, cons
     g->threshold = (float)(r->threshold.set ? r->threshold.v : sched ? 0.0 : cfg->threshold);
     g->cfg_scale = (float)(r->cfg_scale.set ? r->cfg_scale.v : sched ? 0.0 : cfg->cfg_scale);
     g->t_eps = (float)(r->t_eps.set ? r->t_eps.v : 0.0); /* 0: the scheduler's 1e-5 */
+    /* the request's cache, else the config's, else (auto) the family's; the
+     * scheduler never caches MDLM/SEDD rules */
+    int cache = r->cache >= 0 ? r->cache : (cfg->cache ? api_cache_parse(cfg->cache) : -1);
+    g->cache = cache >= 0 ? (enum cache_mode)cache : api_cache_auto(m);
     /* n choices: seeds seed, seed + 1, ... */
     g->seed = (uint64_t)r->seed.v + (uint64_t)j;
     /* The chosen token's logprob needs at least one entry. */

@@ -110,6 +110,14 @@ int api_remask_parse(const char *name)
     return -1;
 }
 
+int api_cache_parse(const char *name)
+{
+    if (strcmp(name, "none") == 0) return CACHE_OFF;
+    if (strcmp(name, "prefix") == 0) return CACHE_PREFIX;
+    if (strcmp(name, "dual") == 0) return CACHE_DUAL;
+    return -1;
+}
+
 const char *api_remask_name(int remask)
 {
     switch (remask) {
@@ -208,6 +216,16 @@ static int parse_common(const cJSON *o, const struct config *cfg, struct api_req
                           "maskgit_plus, topk_margin, entropy (LLaDA, Dream, BERT models), mdlm, euler, "
                           "analytic (MDLM, SEDD models).",
                           names[i]);
+            return -1;
+        }
+    }
+    r->cache = -1;
+    v = cJSON_GetObjectItemCaseSensitive(o, "cache");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v)) return bad_type(e, "cache", "a string", v);
+        r->cache = api_cache_parse(v->valuestring);
+        if (r->cache < 0) {
+            api_error_set(e, 400, "cache", "Invalid value for 'cache': expected one of none, prefix, dual.");
             return -1;
         }
     }
@@ -561,6 +579,7 @@ int api_parse(enum api_kind kind, const char *body, size_t len, const struct con
     r->kind = kind;
     r->n = 1;
     r->remasking = -1;
+    r->cache = -1;
     if (!api_utf8_valid(body, len)) {
         api_error_set(e, 400, "", "The request body is not valid UTF-8 text (or holds a NUL byte).");
         return -1;
@@ -619,4 +638,5 @@ void api_request_free(struct api_request *r)
     memset(r, 0, sizeof *r);
     r->kind = kind;
     r->remasking = -1;
+    r->cache = -1;
 }

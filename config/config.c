@@ -79,6 +79,8 @@ static const struct opt opts[] = {
      "classifier-free guidance scale (0: off)"},
     {"sampling", "alg_temp", NULL, OPT_DOUBLE, OFF(alg_temp), "0", 0, 100, NULL,
      "Dream: randomness of which positions commit (0: deterministic)"},
+    {"sampling", "cache", NULL, OPT_STR, OFF(cache), "auto", 0, 0, "auto|none|prefix|dual",
+     "Fast-dLLM block key/value cache (auto: the model family's default, see README)"},
 };
 
 static const size_t n_opts = sizeof opts / sizeof opts[0];

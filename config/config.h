@@ -45,6 +45,7 @@ struct config {
     double threshold;
     double cfg_scale;
     double alg_temp;
+    char *cache;             /* key/value cache: auto|none|prefix|dual */
 };
 
 /* Fills c. Returns 0 to run, 1 when --help was printed (exit 0), and -1 with

@@ -1,12 +1,19 @@
 /* bin/bench_sched [MODEL] [--gen N] [--steps N] [--block N] [--threads N]
+ *                 [--cache-only] [--cgen N] [--csteps N] [--cn N]
  *
  * The canvas scheduler on the CPU backend:
  * 1. aggregate throughput at 1, 4 and 16 concurrent requests (all admitted
  *    together, one batched forward per step): tokens committed per second of
- *    wall time, and answer tokens (before EOS) per second;
+ *    wall time, and answer tokens (before EOS) per second, uncached and with
+ *    the dual block cache;
  * 2. tokens committed per forward, per canvas, with Fast-dLLM threshold
- *    decoding (0.9) against the fixed LLaDA schedule, same requests.
- * --threads sets OpenBLAS threads (default 1).
+ *    decoding (0.9) against the fixed LLaDA schedule, same requests;
+ * 3. block caches (Fast-dLLM prefix and dual) at gen --cgen (256), steps
+ *    --csteps (= cgen), block --block: one request's time and tokens
+ *    computed per mode, the speedup over uncached, and agreement with the
+ *    uncached run over --cn (8) prompts run together (answers token for
+ *    token identical, and the share of identical span positions).
+ * --threads sets OpenBLAS threads (default 1); --cache-only runs only 3.
  * Throughput is measured twice: with the CPU backend's default (one sgemm
  * per canvas, bit-identical alone or batched) and with stack_rows (one sgemm
  * over all canvases: faster, not batch-invariant). "in forward" is the share
@@ -18,6 +25,7 @@
 #include "engine/engine.h"
 #include "engine/cpu/cpu.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,16 +51,31 @@ static const char *const prompts[] = {
 };
 #define N_PROMPTS ((int)(sizeof prompts / sizeof prompts[0]))
 
+#define MAX_REQ 16
+
 struct tally {
     int done;
     long answer_tokens;
     int errors;
     char error[200];
+    int32_t *canvas[MAX_REQ]; /* each request's last frame */
+    int len[MAX_REQ];
+    int span0[MAX_REQ];
 };
 
 static void on_event(void *cb_user, const struct sched_event *ev)
 {
     struct tally *t = cb_user;
+    int i = (int)(intptr_t)ev->user;
+    if (ev->kind == SCHED_EV_FRAME && i >= 0 && i < MAX_REQ) {
+        int32_t *c = realloc(t->canvas[i], sizeof(int32_t) * (size_t)ev->len);
+        if (c) {
+            memcpy(c, ev->canvas, sizeof(int32_t) * (size_t)ev->len);
+            t->canvas[i] = c;
+            t->len[i] = ev->len;
+            t->span0[i] = ev->span_start;
+        }
+    }
     if (ev->kind != SCHED_EV_DONE)
         return;
     t->done++;
@@ -61,6 +84,13 @@ static void on_event(void *cb_user, const struct sched_event *ev)
         t->errors++;
         snprintf(t->error, sizeof t->error, "%s", ev->error ? ev->error : "?");
     }
+}
+
+static void tally_free(struct tally *t)
+{
+    for (int i = 0; i < MAX_REQ; i++)
+        free(t->canvas[i]);
+    memset(t->canvas, 0, sizeof t->canvas);
 }
 
 static double clock_s(clockid_t id)
@@ -74,6 +104,7 @@ struct run_result {
     double seconds;
     double cpu_seconds;
     double forward_s;
+    double gflop;        /* inside sgemm */
     struct sched_stats st;
     struct tally t;
 };
@@ -90,7 +121,7 @@ static int run(struct model *m, const struct backend *be, void *ctx, int n, stru
         fprintf(stderr, "bench_sched: sched_new failed\n");
         return -1;
     }
-    int32_t *ids[16] = {0};
+    int32_t *ids[MAX_REQ] = {0};
     for (int i = 0; i < n; i++) {
         const char *pr = prompts[i % N_PROMPTS];
         int n_ids;
@@ -99,7 +130,7 @@ static int run(struct model *m, const struct backend *be, void *ctx, int n, stru
             return -1;
         }
         struct canvas_seg segs[2] = {{ids[i], n_ids}, {NULL, p.gen_length}};
-        struct gen_request r = {segs, 2, p, NULL, 0, 0, NULL};
+        struct gen_request r = {segs, 2, p, NULL, 0, 1, (void *)(intptr_t)i};
         r.params.seed = (uint64_t)i;
         if (sched_submit(s, &r, NULL, err, sizeof err)) {
             fprintf(stderr, "bench_sched: submit: %s\n", err);
@@ -115,11 +146,13 @@ static int run(struct model *m, const struct backend *be, void *ctx, int n, stru
     res->cpu_seconds = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
     cpu_get_stats(ctx, &cs);
     res->forward_s = cs.forward_s;
+    res->gflop = cs.sgemm_flop / 1e9;
     sched_get_stats(s, &res->st);
     sched_free(s);
     for (int i = 0; i < n; i++)
         free(ids[i]);
     if (res->t.errors) {
+        tally_free(&res->t);
         fprintf(stderr, "bench_sched: %d requests failed: %s\n", res->t.errors, res->t.error);
         return -1;
     }
@@ -134,6 +167,129 @@ static int arg_int(int argc, char **argv, const char *name, int def)
     return def;
 }
 
+static int has_flag(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *cache_name(enum cache_mode c)
+{
+    return c == CACHE_PREFIX ? "prefix" : c == CACHE_DUAL ? "dual" : "none";
+}
+
+/* 1, 4, 16 concurrent requests, for each sgemm layout and cache mode. */
+static int throughput(struct model *m, const struct backend *be, void *ctxs[2], struct gen_params p)
+{
+    static const int conc[3] = {1, 4, 16};
+    static const enum cache_mode caches[2] = {CACHE_OFF, CACHE_DUAL};
+    const char *modes_name[2] = {"per-canvas sgemm (batch-invariant)", "stacked sgemm (stack_rows)"};
+    for (int k = 0; k < 2; k++) {
+        for (int c = 0; c < 2; c++) {
+            double base = 0, base_cpu = 0;
+            printf("\n%s, cache %s\n%-11s %8s %8s %9s %10s %12s %13s %11s %8s %16s\n", modes_name[k],
+                   cache_name(caches[c]), "concurrent", "seconds", "cpu-s", "forwards", "committed",
+                   "committed/s", "answer tok/s", "in forward", "speedup", "per cpu-s (x)");
+            for (int i = 0; i < 3; i++) {
+                struct run_result r;
+                struct gen_params q = p;
+                q.cache = caches[c];
+                if (run(m, be, ctxs[k], conc[i], q, &r))
+                    return 1;
+                tally_free(&r.t);
+                double tps = (double)r.st.tokens_committed / r.seconds;
+                double tpc = (double)r.st.tokens_committed / r.cpu_seconds;
+                if (i == 0) {
+                    base = tps;
+                    base_cpu = tpc;
+                }
+                printf("%-11d %8.2f %8.2f %9llu %10llu %12.1f %13.1f %10.0f%% %7.2fx %9.1f (%.2fx)\n", conc[i],
+                       r.seconds, r.cpu_seconds, (unsigned long long)r.st.forwards,
+                       (unsigned long long)r.st.tokens_committed, tps, (double)r.t.answer_tokens / r.seconds,
+                       100.0 * r.forward_s / r.seconds, tps / base, tpc, tpc / base_cpu);
+            }
+        }
+    }
+    return 0;
+}
+
+static int threshold_table(struct model *m, const struct backend *be, void *ctx, struct gen_params p)
+{
+    printf("\n%-22s %8s %12s %12s %18s\n", "4 requests", "seconds", "canvas-steps", "committed",
+           "tokens/forward/canvas");
+    struct gen_params pt = p;
+    pt.threshold = 0.9f;
+    const struct gen_params *modes[2] = {&p, &pt};
+    const char *names[2] = {"fixed schedule", "threshold 0.9"};
+    for (int i = 0; i < 2; i++) {
+        struct run_result r;
+        if (run(m, be, ctx, 4, *modes[i], &r))
+            return 1;
+        tally_free(&r.t);
+        printf("%-22s %8.2f %12llu %12llu %18.2f\n", names[i], r.seconds, (unsigned long long)r.st.steps,
+               (unsigned long long)r.st.tokens_committed,
+               (double)r.st.tokens_committed / (double)(r.st.steps ? r.st.steps : 1));
+    }
+    return 0;
+}
+
+/* Speed of one request per cache mode, then agreement of n prompts (run
+ * together: each canvas's numbers are the same alone or batched) with the
+ * uncached answers. */
+static int cache_table(struct model *m, const struct backend *be, void *ctx, struct gen_params p, int n)
+{
+    static const enum cache_mode caches[3] = {CACHE_OFF, CACHE_PREFIX, CACHE_DUAL};
+    printf("\nblock caches: gen_length %d, steps %d, block_length %d, low_confidence, greedy\n", p.gen_length,
+           p.steps, p.block_length);
+    printf("%-8s %9s %8s %11s %9s %8s %20s %16s\n", "cache", "seconds", "cpu-s", "sgemm GFLOP", "forwards",
+           "speedup", "identical answers", "same positions");
+    struct run_result ref;
+    memset(&ref, 0, sizeof ref);
+    double base = 0;
+    int rc = 0;
+    for (int c = 0; rc == 0 && c < 3; c++) {
+        struct gen_params q = p;
+        q.cache = caches[c];
+        struct run_result one, all;
+        if (run(m, be, ctx, 1, q, &one) || run(m, be, ctx, n, q, &all)) {
+            rc = 1;
+            break;
+        }
+        tally_free(&one.t);
+        if (c == 0) {
+            base = one.seconds;
+            ref = all;
+        }
+        int same = 0;
+        long pos_same = 0, pos_all = 0;
+        for (int i = 0; i < n; i++) {
+            int eq = all.t.len[i] == ref.t.len[i] && all.t.canvas[i] && ref.t.canvas[i];
+            if (!eq)
+                continue;
+            int diff = 0;
+            for (int j = all.t.span0[i]; j < all.t.len[i]; j++) {
+                pos_all++;
+                if (all.t.canvas[i][j] == ref.t.canvas[i][j])
+                    pos_same++;
+                else
+                    diff = 1;
+            }
+            same += !diff;
+        }
+        char agree[32], posf[32];
+        snprintf(agree, sizeof agree, "%d of %d", same, n);
+        snprintf(posf, sizeof posf, "%.1f%%", pos_all ? 100.0 * (double)pos_same / (double)pos_all : 0.0);
+        printf("%-8s %9.2f %8.2f %11.1f %9llu %7.2fx %20s %16s\n", cache_name(caches[c]), one.seconds,
+               one.cpu_seconds, one.gflop, (unsigned long long)one.st.forwards, base / one.seconds, agree, posf);
+        if (c > 0)
+            tally_free(&all.t);
+    }
+    tally_free(&ref.t);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = argc > 1 && argv[1][0] != '-' ? argv[1] : "models/dllm-kjv.gguf";
@@ -141,6 +297,12 @@ int main(int argc, char **argv)
     int steps = arg_int(argc, argv, "--steps", gen);
     int block = arg_int(argc, argv, "--block", 32);
     int threads = arg_int(argc, argv, "--threads", 1);
+    int cgen = arg_int(argc, argv, "--cgen", 256);
+    int csteps = arg_int(argc, argv, "--csteps", cgen);
+    int cn = arg_int(argc, argv, "--cn", 8);
+    int cache_only = has_flag(argc, argv, "--cache-only");
+    if (cn < 1 || cn > MAX_REQ)
+        cn = 8;
     char err[256];
     struct model *m;
     if (model_open(path, &m, err, sizeof err)) {
@@ -159,56 +321,19 @@ int main(int argc, char **argv)
         model_free(m);
         return 0;
     }
-    printf("bench_sched: %s (%s, %d layers, d_model %d, vocab %d), CPU backend\n", path, arch_name(m->cfg.arch),
-           m->cfg.n_layers, m->cfg.d_model, m->cfg.vocab_size);
-    printf("requests: gen_length %d, steps %d, block_length %d, low_confidence, temperature 0\n", gen, steps,
-           block);
-
-    struct gen_params p = {.gen_length = gen, .steps = steps, .block_length = block};
-    static const int conc[3] = {1, 4, 16};
+    printf("bench_sched: %s (%s, %d layers, d_model %d, vocab %d), CPU backend, %d OpenBLAS thread(s)\n", path,
+           arch_name(m->cfg.arch), m->cfg.n_layers, m->cfg.d_model, m->cfg.vocab_size, threads);
     int rc = 0;
-    void *ctxs[2] = {ctx, ctx_stacked};
-    const char *modes_name[2] = {"per-canvas sgemm (batch-invariant)", "stacked sgemm (stack_rows)"};
-    for (int k = 0; rc == 0 && k < 2; k++) {
-        double base = 0, base_cpu = 0;
-        printf("\n%s\n%-11s %8s %8s %9s %10s %12s %13s %11s %8s %16s\n", modes_name[k], "concurrent",
-               "seconds", "cpu-s", "forwards", "committed", "committed/s", "answer tok/s", "in forward",
-               "speedup", "per cpu-s (x)");
-        for (int i = 0; i < 3; i++) {
-            struct run_result r;
-            if (run(m, be, ctxs[k], conc[i], p, &r)) {
-                rc = 1;
-                break;
-            }
-            double tps = (double)r.st.tokens_committed / r.seconds;
-            double tpc = (double)r.st.tokens_committed / r.cpu_seconds;
-            if (i == 0) {
-                base = tps;
-                base_cpu = tpc;
-            }
-            printf("%-11d %8.2f %8.2f %9llu %10llu %12.1f %13.1f %10.0f%% %7.2fx %9.1f (%.2fx)\n", conc[i],
-                   r.seconds, r.cpu_seconds, (unsigned long long)r.st.forwards,
-                   (unsigned long long)r.st.tokens_committed, tps, (double)r.t.answer_tokens / r.seconds,
-                   100.0 * r.forward_s / r.seconds, tps / base, tpc, tpc / base_cpu);
-        }
+    struct gen_params p = {.gen_length = gen, .steps = steps, .block_length = block};
+    if (!cache_only) {
+        printf("requests: gen_length %d, steps %d, block_length %d, low_confidence, temperature 0\n", gen, steps,
+               block);
+        void *ctxs[2] = {ctx, ctx_stacked};
+        rc = throughput(m, be, ctxs, p) || threshold_table(m, be, ctx, p);
     }
-
-    printf("\n%-22s %8s %12s %12s %18s\n", "4 requests", "seconds", "canvas-steps", "committed",
-           "tokens/forward/canvas");
-    struct gen_params pt = p;
-    pt.threshold = 0.9f;
-    const struct gen_params *modes[2] = {&p, &pt};
-    const char *names[2] = {"fixed schedule", "threshold 0.9"};
-    for (int i = 0; rc == 0 && i < 2; i++) {
-        struct run_result r;
-        if (run(m, be, ctx, 4, *modes[i], &r)) {
-            rc = 1;
-            break;
-        }
-        printf("%-22s %8.2f %12llu %12llu %18.2f\n", names[i], r.seconds, (unsigned long long)r.st.steps,
-               (unsigned long long)r.st.tokens_committed,
-               (double)r.st.tokens_committed / (double)(r.st.steps ? r.st.steps : 1));
-    }
+    struct gen_params pc = {.gen_length = cgen, .steps = csteps, .block_length = block};
+    if (rc == 0)
+        rc = cache_table(m, be, ctx, pc, cn);
     be->free(ctx);
     be->free(ctx_stacked);
     model_free(m);

@@ -227,6 +227,7 @@ void test_cpu_cache_window_matches_uncached(void)
                             d);
                 free(got);
             }
+            free(want);
             be->cache_free(ctx, kc);
             be->free(ctx);
             kfree(&km);
@@ -278,6 +279,7 @@ void test_cpu_cache_prefix_exact_when_causal(void)
                 CHECK(d > 1e-4);
             free(got);
         }
+        free(want);
         be->cache_free(ctx, kc);
         be->free(ctx);
         kfree(&km);
