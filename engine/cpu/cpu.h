@@ -71,11 +71,19 @@ enum cpu_weights_mode {
     CPU_WEIGHTS_STREAM,   /* keep as stored; dequantize per layer per step */
 };
 
+/* How the projections of a batch are laid out (see the top of this file). */
+enum cpu_stack {
+    CPU_STACK_NONE = 0,   /* one sgemm per canvas: bit-identical alone or batched */
+    CPU_STACK_PLAIN = 1,  /* one sgemm over all canvases: faster, not bit-identical */
+    CPU_STACK_PADDED = 2, /* one sgemm over all canvases, each padded to
+                           * cpu_ctx.pad rows: bit-identical where the load-time
+                           * probe found a pad that makes it so, else NONE */
+};
+
 struct cpu_opts {
     int threads;                 /* OpenBLAS threads; 0: leave as is */
     enum cpu_weights_mode weights;
-    int stack_rows;              /* 1: one sgemm over all canvases (faster,
-                                  * not bit-identical across batches) */
+    int stack_rows;              /* enum cpu_stack */
 };
 
 /* Time spent, cumulative since load (or the last reset). */
@@ -89,6 +97,9 @@ struct cpu_stats {
 
 void *cpu_load_opts(const struct model *m, const struct cpu_opts *o, char *err, size_t errlen);
 void cpu_get_stats(void *ctx, struct cpu_stats *st);
+/* The layout in use (CPU_STACK_PADDED falls back to NONE when the probe
+ * failed) and the pad (rows per canvas a multiple of it; 1 unpadded). */
+enum cpu_stack cpu_stack_mode(void *ctx, int *pad);
 void cpu_reset_stats(void *ctx);
 /* 1 when the weights were converted to f32 at load. */
 int cpu_weights_resident(void *ctx);
@@ -193,6 +204,7 @@ struct cpu_ctx {
     int bert;                  /* ARCH_BERT or ARCH_ROBERTA */
     struct cpu_opts opts;
     int resident;
+    int pad;                   /* CPU_STACK_PADDED: canvas rows rounded up to a multiple */
 
     struct cpu_mat tok_embd, output, mlm_dense;
     float *pos_embd;           /* BERT learned positions [n_pos][d] */
@@ -245,6 +257,11 @@ const float *cpu_mat_get(struct cpu_ctx *c, const struct cpu_mat *w);
 int cpu_rows_f32(const struct tensor *t, int64_t row0, int64_t nrows, float *out);
 
 /* gemm.c: timed cblas_sgemm, row-major. C = alpha A op(B) + beta C. */
+/* CPU_STACK_PADDED: finds the smallest pad (rows per canvas a multiple of
+ * it) for which stacked sgemm gives every canvas the bits of its own call,
+ * on this machine's OpenBLAS kernels and thread count, with the model's
+ * layer-0 matrices; sets c->pad, or falls back to CPU_STACK_NONE. */
+void cpu_stack_probe(struct cpu_ctx *c);
 void cpu_sgemm(struct cpu_ctx *c, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc);
 /* y[t] = W x[t] (+ bias) (+ y[t] when accumulate) for every token t of the

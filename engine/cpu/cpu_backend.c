@@ -49,6 +49,9 @@ void *cpu_load_opts(const struct model *m, const struct cpu_opts *o, char *err, 
         cpu_free(c);
         return NULL;
     }
+    c->pad = 1;
+    if (c->opts.stack_rows == CPU_STACK_PADDED)
+        cpu_stack_probe(c);
     size_t d = (size_t)c->cfg.d_model;
     c->g = malloc(sizeof(float) * CPU_HEAD_CHUNK * d);
     c->g2 = malloc(sizeof(float) * CPU_HEAD_CHUNK * d);
@@ -224,6 +227,14 @@ static int cpu_logits(void *ctx, const struct denoise_row *row, float *out, char
 void cpu_get_stats(void *ctx, struct cpu_stats *st)
 {
     *st = ((struct cpu_ctx *)ctx)->st;
+}
+
+enum cpu_stack cpu_stack_mode(void *ctx, int *pad)
+{
+    struct cpu_ctx *c = ctx;
+    if (pad)
+        *pad = c->pad;
+    return (enum cpu_stack)c->opts.stack_rows;
 }
 
 void cpu_reset_stats(void *ctx)

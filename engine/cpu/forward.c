@@ -89,7 +89,8 @@ static int set_rows(struct cpu_ctx *c, const struct denoise_row *rows, int n_row
         c->rows.off[r] = total;
         c->rows.len[r] = n;
         c->rows.pos0[r] = start;
-        total += n;
+        /* padded stacking: each canvas's rows start at a multiple of pad */
+        total += c->opts.stack_rows == CPU_STACK_PADDED ? (n + c->pad - 1) / c->pad * c->pad : n;
         if (len > max_len)
             max_len = len;
     }
@@ -268,6 +269,14 @@ int cpu_forward(struct cpu_ctx *c, const struct denoise_row *rows, int n_rows, c
     for (int r = 0; r < n_rows; r++) {
         float *x = c->x + (size_t)c->rows.off[r] * d;
         int p0 = c->rows.pos0[r], n = c->rows.len[r];
+        /* pad rows: zeros, so every value computed from them stays finite;
+         * no real row ever reads them (sgemm rows are independent) */
+        int next = r + 1 < n_rows ? c->rows.off[r + 1] : c->rows.total;
+        size_t np = (size_t)(next - c->rows.off[r] - n);
+        if (np) {
+            memset(x + (size_t)n * d, 0, sizeof(float) * np * d);
+            memset(c->att + ((size_t)c->rows.off[r] + n) * c->q_dim, 0, sizeof(float) * np * c->q_dim);
+        }
         if (c->bert) {
             if (embed_bert(c, &rows[r], p0, n, x, err, errlen))
                 return -1;

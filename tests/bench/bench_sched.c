@@ -12,7 +12,8 @@
  *    --csteps (= cgen), block --block: one request's time and tokens
  *    computed per mode, the speedup over uncached, and agreement with the
  *    uncached run over --cn (8) prompts run together (answers token for
- *    token identical, and the share of identical span positions).
+ *    token identical, and the share of identical span positions);
+ *    --dump FILE writes those canvases for tests/bench/cache_ref.py.
  * --threads sets OpenBLAS threads (default 1); --cache-only runs only 3.
  * Throughput is measured twice: with the CPU backend's default (one sgemm
  * per canvas, bit-identical alone or batched) and with stack_rows (one sgemm
@@ -181,12 +182,20 @@ static const char *cache_name(enum cache_mode c)
 }
 
 /* 1, 4, 16 concurrent requests, for each sgemm layout and cache mode. */
-static int throughput(struct model *m, const struct backend *be, void *ctxs[2], struct gen_params p)
+static int throughput(struct model *m, const struct backend *be, void *ctxs[3], struct gen_params p)
 {
     static const int conc[3] = {1, 4, 16};
     static const enum cache_mode caches[2] = {CACHE_OFF, CACHE_DUAL};
-    const char *modes_name[2] = {"per-canvas sgemm (batch-invariant)", "stacked sgemm (stack_rows)"};
-    for (int k = 0; k < 2; k++) {
+    char padded[96];
+    int pad = 1;
+    enum cpu_stack mode = cpu_stack_mode(ctxs[1], &pad);
+    if (mode == CPU_STACK_PADDED)
+        snprintf(padded, sizeof padded, "stacked sgemm, canvases padded to %d rows (batch-invariant)", pad);
+    else
+        snprintf(padded, sizeof padded, "padded stacking refused by the probe: per-canvas sgemm");
+    const char *modes_name[3] = {"per-canvas sgemm (batch-invariant)", padded,
+                                 "stacked sgemm, unpadded (not batch-invariant)"};
+    for (int k = 0; k < 3; k++) {
         for (int c = 0; c < 2; c++) {
             double base = 0, base_cpu = 0;
             printf("\n%s, cache %s\n%-11s %8s %8s %9s %10s %12s %13s %11s %8s %16s\n", modes_name[k],
@@ -238,16 +247,19 @@ static int threshold_table(struct model *m, const struct backend *be, void *ctx,
 /* Speed of one request per cache mode, then agreement of n prompts (run
  * together: each canvas's numbers are the same alone or batched) with the
  * uncached answers. */
-static int cache_table(struct model *m, const struct backend *be, void *ctx, struct gen_params p, int n)
+static int cache_table(struct model *m, const struct backend *be, void *ctx, struct gen_params p, int n,
+                       FILE *dump)
 {
     static const enum cache_mode caches[3] = {CACHE_OFF, CACHE_PREFIX, CACHE_DUAL};
     printf("\nblock caches: gen_length %d, steps %d, block_length %d, low_confidence, greedy\n", p.gen_length,
            p.steps, p.block_length);
-    printf("%-8s %9s %8s %11s %9s %8s %20s %16s\n", "cache", "seconds", "cpu-s", "sgemm GFLOP", "forwards",
-           "speedup", "identical answers", "same positions");
+    printf("%-8s %9s %8s %11s %9s %8s %13s %20s %16s\n", "cache", "seconds", "cpu-s", "sgemm GFLOP", "forwards",
+           "speedup", "(per cpu-s)", "identical answers", "same positions");
+    if (dump)
+        fprintf(dump, "gen %d steps %d block %d prompts %d\n", p.gen_length, p.steps, p.block_length, n);
     struct run_result ref;
     memset(&ref, 0, sizeof ref);
-    double base = 0;
+    double base = 0, base_cpu = 0;
     int rc = 0;
     for (int c = 0; rc == 0 && c < 3; c++) {
         struct gen_params q = p;
@@ -260,7 +272,14 @@ static int cache_table(struct model *m, const struct backend *be, void *ctx, str
         tally_free(&one.t);
         if (c == 0) {
             base = one.seconds;
+            base_cpu = one.cpu_seconds;
             ref = all;
+        }
+        for (int i = 0; dump && i < n; i++) {
+            fprintf(dump, "%s %d %d", cache_name(caches[c]), all.t.span0[i], all.t.len[i]);
+            for (int j = 0; j < all.t.len[i]; j++)
+                fprintf(dump, " %d", all.t.canvas[i][j]);
+            fprintf(dump, "\n");
         }
         int same = 0;
         long pos_same = 0, pos_all = 0;
@@ -281,8 +300,9 @@ static int cache_table(struct model *m, const struct backend *be, void *ctx, str
         char agree[32], posf[32];
         snprintf(agree, sizeof agree, "%d of %d", same, n);
         snprintf(posf, sizeof posf, "%.1f%%", pos_all ? 100.0 * (double)pos_same / (double)pos_all : 0.0);
-        printf("%-8s %9.2f %8.2f %11.1f %9llu %7.2fx %20s %16s\n", cache_name(caches[c]), one.seconds,
-               one.cpu_seconds, one.gflop, (unsigned long long)one.st.forwards, base / one.seconds, agree, posf);
+        printf("%-8s %9.2f %8.2f %11.1f %9llu %7.2fx %12.2fx %20s %16s\n", cache_name(caches[c]), one.seconds,
+               one.cpu_seconds, one.gflop, (unsigned long long)one.st.forwards, base / one.seconds,
+               base_cpu / one.cpu_seconds, agree, posf);
         if (c > 0)
             tally_free(&all.t);
     }
@@ -301,6 +321,10 @@ int main(int argc, char **argv)
     int csteps = arg_int(argc, argv, "--csteps", cgen);
     int cn = arg_int(argc, argv, "--cn", 8);
     int cache_only = has_flag(argc, argv, "--cache-only");
+    const char *dump_path = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--dump") == 0)
+            dump_path = argv[i + 1];
     if (cn < 1 || cn > MAX_REQ)
         cn = 8;
     char err[256];
@@ -312,12 +336,16 @@ int main(int argc, char **argv)
     const struct backend *be = backend_cpu();
     struct cpu_opts o = {threads, CPU_WEIGHTS_AUTO, 0};
     void *ctx = be ? cpu_load_opts(m, &o, err, sizeof err) : NULL;
-    o.stack_rows = 1;
+    o.stack_rows = CPU_STACK_PLAIN;
     void *ctx_stacked = ctx ? cpu_load_opts(m, &o, err, sizeof err) : NULL;
-    if (!ctx || !ctx_stacked) {
+    o.stack_rows = CPU_STACK_PADDED;
+    void *ctx_padded = ctx_stacked ? cpu_load_opts(m, &o, err, sizeof err) : NULL;
+    if (!ctx || !ctx_stacked || !ctx_padded) {
         printf("bench_sched: CPU backend: %s; skipped\n", be ? err : "not built");
         if (ctx)
             be->free(ctx);
+        if (ctx_stacked)
+            be->free(ctx_stacked);
         model_free(m);
         return 0;
     }
@@ -328,14 +356,18 @@ int main(int argc, char **argv)
     if (!cache_only) {
         printf("requests: gen_length %d, steps %d, block_length %d, low_confidence, temperature 0\n", gen, steps,
                block);
-        void *ctxs[2] = {ctx, ctx_stacked};
+        void *ctxs[3] = {ctx, ctx_padded, ctx_stacked};
         rc = throughput(m, be, ctxs, p) || threshold_table(m, be, ctx, p);
     }
     struct gen_params pc = {.gen_length = cgen, .steps = csteps, .block_length = block};
+    FILE *dump = dump_path ? fopen(dump_path, "w") : NULL;
     if (rc == 0)
-        rc = cache_table(m, be, ctx, pc, cn);
+        rc = cache_table(m, be, ctx, pc, cn, dump);
+    if (dump)
+        fclose(dump);
     be->free(ctx);
     be->free(ctx_stacked);
+    be->free(ctx_padded);
     model_free(m);
     return rc;
 }
