@@ -7,8 +7,12 @@ generate_with_dual_cache: a full forward at each block start, then the
 block (dual) or everything from the block on (prefix) on cached keys and
 values), written here from that code's definition, and prints for each mode
 how many answers are token-identical to the reference of the same mode, and
-how the reference's own cached runs agree with its uncached run.
-usage: /usr/bin/python3 tests/bench/cache_ref.py MODEL.gguf DUMP"""
+how the reference's own cached runs agree with its uncached run. With
+--quality (the default model; needs Debian's bible-kjv for the corpus) it
+also scores dllm's answers of each mode with train/eval_kjv.py's word
+measures: words and adjacent word pairs found in the corpus, and distinct
+pairs within a sample (repetition).
+usage: /usr/bin/python3 tests/bench/cache_ref.py MODEL.gguf DUMP [--quality]"""
 import os
 import sys
 
@@ -127,6 +131,32 @@ def generate(m, prompt, gen, steps, block, mode):
     return x
 
 
+def quality(ours):
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    sys.path.insert(0, os.path.join(root, "train"))
+    from bpe import Tokenizer
+    from corpus import split_chapters
+    from eval_kjv import agg, norm_words, word_scores
+    tok = Tokenizer.load(os.path.join(root, "models", "dllm-kjv.tokenizer.json"))
+    tr, va = split_chapters()
+    cw = norm_words("\n".join(tr + va))
+    vocab, pairs = set(cw), set(zip(cw, cw[1:]))
+    ends = {tok.eos_id, tok.id.get("<|eot_id|>", -1)}
+    print("\n%-7s %14s %18s %30s" % ("cache", "corpus words", "corpus word pairs", "distinct pairs within sample"))
+    for mode in ("none", "prefix", "dual"):
+        rows = []
+        for span0, canvas in ours.get(mode, []):
+            ans = []
+            for t in canvas[span0:]:
+                if t in ends:
+                    break
+                ans.append(t)
+            rows.append(word_scores(norm_words(tok.decode(ans)), vocab, pairs))
+        a = agg(rows)
+        print("%-7s %13.1f%% %17.1f%% %29.1f%%" % (mode, 100 * a["corpus_words"], 100 * a["corpus_word_pairs"],
+                                                   100 * a["distinct_pairs_within_sample"]))
+
+
 def main():
     model, dump = sys.argv[1], sys.argv[2]
     m = load(model)
@@ -158,6 +188,8 @@ def main():
         k = len(refs[mode])
         print("%-7s %26s %23.1f%% %17d of %d, %.1f%%" % (mode, "%d of %d" % (same, k), 100.0 * pos_same / max(pos_all, 1),
                                                         ref_same, k, 100.0 * ref_pos / max(pos_all, 1)))
+    if "--quality" in sys.argv:
+        quality(ours)
 
 
 if __name__ == "__main__":
