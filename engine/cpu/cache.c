@@ -9,7 +9,7 @@
 void *cpu_cache_new(void *ctx, int len, char *err, size_t errlen)
 {
     struct cpu_ctx *c = ctx;
-    if (c->cfg.time_cond) {
+    if (c->cfg.time_cond || c->dit) {
         /* their sampler changes the noise level every step: nothing to reuse */
         snprintf(err, errlen, "cpu: no key/value cache for time-conditioned models (%s)",
                  arch_name(c->cfg.arch));

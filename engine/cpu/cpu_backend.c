@@ -50,6 +50,8 @@ void *cpu_load_opts(const struct model *m, const struct cpu_opts *o, char *err, 
         return NULL;
     }
     c->pad = 1;
+    if (c->opts.stack_rows == CPU_STACK_PADDED && c->dit)
+        c->opts.stack_rows = CPU_STACK_NONE; /* its forward is laid out per canvas */
     if (c->opts.stack_rows == CPU_STACK_PADDED)
         cpu_stack_probe(c);
     size_t d = (size_t)c->cfg.d_model;
