@@ -265,11 +265,14 @@ static int cache_table(struct model *m, const struct backend *be, void *ctx, str
         struct gen_params q = p;
         q.cache = caches[c];
         struct run_result one, all;
-        if (run(m, be, ctx, 1, q, &one) || run(m, be, ctx, n, q, &all)) {
+        if (run(m, be, ctx, 1, q, &one) || (n > 1 && run(m, be, ctx, n, q, &all))) {
             rc = 1;
             break;
         }
-        tally_free(&one.t);
+        if (n > 1)
+            tally_free(&one.t);
+        else
+            all = one; /* one prompt: the timed run is the agreement run */
         if (c == 0) {
             base = one.seconds;
             base_cpu = one.cpu_seconds;
