@@ -45,6 +45,10 @@ for bad in -1 nan inf -inf abc 1e39 ""; do
     t_check "--sigma '$bad' rejected" sh -c \
         "! $CLI logits --model $OUT/sedd_hf --ids '1 2' --sigma '$bad' --out $OUT/x.f32 2> $OUT/err.txt && grep -q 'sigma' $OUT/err.txt"
 done
+while IFS=$'\t' read -r path words; do
+    t_check "$(basename "$path"): error names $words" sh -c \
+        "! $CLI info --model '$path' 2> $OUT/err.txt && grep -qF \"$words\" $OUT/err.txt"
+done < "$OUT/broken.tsv"
 t_check "missing tokenizer.json: says to put GPT-2's there" sh -c \
     "! $CLI info --model $OUT/no_tok_hf 2> $OUT/err.txt && grep -q \"GPT-2's tokenizer.json\" $OUT/err.txt"
 t_check "info: mdlm-owt-like config" sh -c \

@@ -211,8 +211,12 @@ int dit_gguf_config(const struct gguf *g, struct model *m, const char *arch, cha
     c->time_cond = c->arch == ARCH_SEDD;
     snprintf(k, sizeof k, "%s.time_conditioning", arch);
     int rc = gguf_get_bool(g, k, &b);
-    if (rc < 0 || (rc == 1 && c->arch == ARCH_SEDD && !b)) {
-        snprintf(err, errlen, "%s: metadata '%s' is not a bool (true for sedd)", m->path, k);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: metadata '%s' is not a bool", m->path, k);
+        return -1;
+    }
+    if (rc == 1 && c->arch == ARCH_SEDD && !b) {
+        snprintf(err, errlen, "%s: metadata '%s' must be true for sedd (SEDD always conditions on sigma)", m->path, k);
         return -1;
     }
     if (rc == 1)

@@ -155,8 +155,12 @@ static int load_tokenizer(const struct gguf *g, struct model *m, char *err, size
     int *ids[] = {&c->bos_id, &c->eos_id, &c->pad_id, &c->mask_id, &c->eot_id, &c->unk_id, &c->cls_id, &c->sep_id};
     for (int k = 0; k < 8; k++)
         if (*ids[k] >= n_tokens || *ids[k] < -1) {
-            snprintf(err, errlen, "%s: special token id %d is outside the tokenizer's %d tokens", m->path, *ids[k],
-                     n_tokens);
+            snprintf(err, errlen, "%s: special token id %d is outside the tokenizer's %d tokens%s", m->path, *ids[k],
+                     n_tokens,
+                     c->arch == ARCH_MDLM || c->arch == ARCH_SEDD
+                         ? " (mdlm/sedd: the mask is the last id, V - 1, with no token: leave "
+                           "tokenizer.ggml.mask_token_id out)"
+                         : "");
             goto out;
         }
     /* llama.cpp's defaults when add_bos_token is absent: SentencePiece and

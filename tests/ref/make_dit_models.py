@@ -48,6 +48,7 @@ writes, under OUTDIR:
     sedd_f16.gguf, mdlm_tc_q8_0.gguf: F16 / Q8_0 matrices (reference on the
                   weights as stored)
     no_tok_hf/    an MDLM directory without tokenizer.json (must fail clearly)
+    bad_*.gguf    broken metadata or tensors; broken.tsv: path, words of the error
     *.npy         expected logits, float64 reference cast to float32
     manifest.tsv  name  model_path  ids  sigma  expected.npy
 `make_dit_models.py --fuzz-seed FILE` writes the small mdlm GGUF kept as
@@ -288,7 +289,8 @@ def gguf_name(name):
 GGML = {"f32": GGMLType.F32, "f16": GGMLType.F16, "q8_0": GGMLType.Q8_0}
 
 
-def write_gguf(path, arch, w, V, spec, toks, merges, eot, kind="f32"):
+def write_gguf(path, arch, w, V, spec, toks, merges, eot, kind="f32", bad=None, drop=()):
+    """bad: {key: None (left out) or fn(writer, key) (another value)}; drop: tensors left out."""
     g = GGUFWriter(path)
     g.add_string("general.architecture", arch)
     g.add_string("general.name", "tiny-" + arch)
@@ -317,8 +319,34 @@ def write_gguf(path, arch, w, V, spec, toks, merges, eot, kind="f32"):
     g.add_uint32("tokenizer.ggml.bos_token_id", eot)
     g.add_uint32("tokenizer.ggml.eos_token_id", eot)
     for name, arr in w.items():
-        g.add_tensor(gguf_name(name), arr, GGML[kind] if arr.ndim == 2 else GGMLType.F32)
+        if gguf_name(name) not in drop:
+            g.add_tensor(gguf_name(name), arr, GGML[kind] if arr.ndim == 2 else GGMLType.F32)
+    for key, fn in (bad or {}).items():
+        g.kv = [kv for kv in g.kv if kv[0] != key]
+        g.keys.discard(key)
+        if fn is not None:
+            fn(g, key)
     g.write()
+
+
+# Broken GGUF files and a word or two of the error each must give.
+BROKEN = [
+    ("bad_nocond.gguf", "mdlm", {"mdlm.conditioning_length": None}, (), "mdlm.conditioning_length"),
+    ("bad_noise.gguf", "mdlm", {"mdlm.noise.schedule": lambda g, k: g.add_string(k, "cosine")}, (),
+     "mdlm.noise.schedule"),
+    ("bad_geo.gguf", "sedd", {"sedd.noise.schedule": lambda g, k: g.add_string(k, "geometric"),
+                              "sedd.noise.sigma_min": lambda g, k: g.add_float32(k, 0.0)}, (), "geometric noise"),
+    ("bad_sedd_tc.gguf", "sedd", {"sedd.time_conditioning": lambda g, k: g.add_bool(k, False)}, (),
+     "sedd.time_conditioning"),
+    ("bad_graph.gguf", "sedd", {"sedd.graph": lambda g, k: g.add_string(k, "absorbing")}, (), "sedd.graph"),
+    ("bad_flag.gguf", "sedd", {"sedd.scale_by_sigma": lambda g, k: g.add_string(k, "yes")}, (),
+     "sedd.scale_by_sigma"),
+    ("bad_mask.gguf", "mdlm", {"tokenizer.ggml.mask_token_id": lambda g, k: g.add_uint32(k, 267)}, (),
+     "outside the tokenizer"),
+    ("bad_tensor.gguf", "mdlm", {}, ("blk.1.adaln.bias",), "'blk.1.adaln.bias' is missing"),
+    ("bad_shape.gguf", "sedd", {"sedd.conditioning_length": lambda g, k: g.add_uint32(k, COND + 1)}, (),
+     "t_embd.fc1.weight"),
+]
 
 
 # -------------------------------------------------------------------- cases
@@ -388,6 +416,13 @@ def main():
             exp = os.path.join(out, "%s_%s_s%g.npy" % (name, kind, sigma))
             np.save(exp, dit_forward(ws, ids, sigma, spec["arch"], spec["time_cond"], spec["scale_by_sigma"]))
             manifest.append([os.path.basename(path), path, " ".join(map(str, ids)), repr(sigma), exp])
+    with open(os.path.join(out, "broken.tsv"), "w") as f:
+        for fname, arch, bad, drop, words in BROKEN:
+            spec = SPECS[arch]
+            V = len(toks) + 1
+            path = os.path.join(out, fname)
+            write_gguf(path, arch, rand_weights(V, spec["seed"]), V, spec, toks, merges, eot, bad=bad, drop=drop)
+            f.write("%s\t%s\n" % (path, words))
     write_hf(os.path.join(out, "no_tok_hf"), "mdlm", rand_weights(len(toks) + 1, 11), len(toks) + 1,
              SPECS["mdlm"], toks, merges, eot, with_tokenizer=False)
     with open(os.path.join(out, "manifest.tsv"), "w") as f:
