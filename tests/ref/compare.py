@@ -21,12 +21,12 @@ fin = np.isfinite(exp)
 if not np.array_equal(np.isfinite(got), fin) or not np.array_equal(got[~fin], exp[~fin]):
     print("non-finite entries differ: %d expected, %d got" % ((~fin).sum(), (~np.isfinite(got)).sum()))
     sys.exit(1)
-got, exp = got[fin], exp[fin]
-scale = np.abs(exp).max()
+gf, ef = got[fin], exp[fin]
+scale = np.abs(ef).max()
 if scale == 0:
-    print("all finite entries zero: %s" % ("equal" if np.array_equal(got, exp) else "differ"))
-    sys.exit(0 if np.array_equal(got, exp) else 1)
-rel = np.abs(got - exp).max() / scale
+    print("all finite entries zero: %s" % ("equal" if np.array_equal(gf, ef) else "differ"))
+    sys.exit(0 if np.array_equal(gf, ef) else 1)
+rel = np.abs(gf - ef).max() / scale
 ok = rel < float(sys.argv[3])
 msg = "rel err %.2e (tol %.0e)" % (rel, float(sys.argv[3]))
 if len(sys.argv) > 5 and float(sys.argv[5]) > 0:
