@@ -212,6 +212,10 @@ static int load_dit_globals(struct cpu_ctx *c, char *err, size_t errlen)
         snprintf(err, errlen, "cpu: t_embd.fc1.weight missing or cond_dim %d not positive", cd);
         return -1;
     }
+    if (c->cfg.d_ff < 3 * d) { /* the fused q/k/v product lands in the MLP buffer */
+        snprintf(err, errlen, "cpu: DiT MLP width %d below 3 x width %d", c->cfg.d_ff, d);
+        return -1;
+    }
     c->n_freq = (int)f1->ne[0];
     if (load_mat(c, "token_embd.weight", V, d, 1, &c->tok_embd, err, errlen) ||
         load_mat(c, "output.weight", V, d, 1, &c->output, err, errlen) ||

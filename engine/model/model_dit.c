@@ -328,6 +328,13 @@ int dit_finish(struct model *m, char *err, size_t errlen)
                  arch_name(c->arch));
         return -1;
     }
+    if (c->d_ff < 3 * c->d_model) {
+        /* the official DiT's MLP is 4x; the CPU forward also keeps the fused
+         * q/k/v product in the MLP's buffer */
+        snprintf(err, errlen, "%s: MLP width %d is below 3 x the width %d (the DiT's is 4 x)", m->path, c->d_ff,
+                 c->d_model);
+        return -1;
+    }
     if (c->arch == ARCH_SEDD && c->graph_uniform && c->scale_by_sigma) {
         /* the official forward asserts the absorbing graph for this */
         snprintf(err, errlen, "%s: scale_by_sigma is defined only for the absorbing graph", m->path);

@@ -344,6 +344,7 @@ BROKEN = [
     ("bad_mask.gguf", "mdlm", {"tokenizer.ggml.mask_token_id": lambda g, k: g.add_uint32(k, 267)}, (),
      "outside the tokenizer"),
     ("bad_tensor.gguf", "mdlm", {}, ("blk.1.adaln.bias",), "'blk.1.adaln.bias' is missing"),
+    ("bad_ff.gguf", "mdlm", {"mdlm.feed_forward_length": lambda g, k: g.add_uint32(k, D)}, (), "MLP width 64"),
     ("bad_shape.gguf", "sedd", {"sedd.conditioning_length": lambda g, k: g.add_uint32(k, COND + 1)}, (),
      "t_embd.fc1.weight"),
 ]
