@@ -241,6 +241,14 @@ int cmd_generate(int argc, char **argv)
     struct model *m = cli_open_model(argc, argv);
     if (!m)
         return 1;
+    if (m->cfg.arch == ARCH_MDLM || m->cfg.arch == ARCH_SEDD) {
+        /* this loop has no noise schedule; SEDD's scores at sigma 0 are +inf */
+        fprintf(stderr, "dllm-cli: generate runs LLaDA's loop; %s needs its schedule-driven sampler: serve the "
+                        "model with bin/dllm-server (remasking mdlm, euler or analytic)\n",
+                arch_name(m->cfg.arch));
+        model_free(m);
+        return 1;
+    }
     if (!m->tok || (!causal && m->cfg.mask_id < 0)) {
         fprintf(stderr, "dllm-cli: %s\n", !m->tok ? "the model has no tokenizer"
                                                    : "the model has no mask token: diffusion needs one (try --causal)");

@@ -57,6 +57,8 @@ t_check "info: sedd geometric, absorbing" sh -c \
     "$CLI info --model $OUT/sedd_geo.gguf > $OUT/info.txt && grep -qx 'architecture: sedd' $OUT/info.txt && grep -qx 'noise: geometric' $OUT/info.txt && grep -qx 'sigma_max: 20' $OUT/info.txt && grep -qx 'scale_by_sigma: 1' $OUT/info.txt && grep -qx 'time_conditioning: 1' $OUT/info.txt"
 t_check "info: sedd uniform graph has no mask" sh -c \
     "$CLI info --model $OUT/sedd_uni_hf > $OUT/info.txt && grep -qx 'graph: uniform' $OUT/info.txt && grep -qx 'mask_id: -1' $OUT/info.txt && grep -qx 'vocab_size: 267' $OUT/info.txt"
+t_check "generate refuses a DiT, naming the server's samplers" sh -c \
+    "! $CLI generate --model $OUT/sedd_hf --prompt 'the' 2> $OUT/err.txt && grep -q 'euler' $OUT/err.txt"
 t_check "detokenize skips the mask id (no text)" sh -c \
     "test \"\$($CLI detokenize --model $OUT/mdlm_hf --ids '40 267 72')\" = 'Ii'"
 [ "$T_FAIL" -eq 0 ] && rm -rf "$OUT" "$OUT.log"
