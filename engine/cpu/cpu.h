@@ -14,7 +14,17 @@
  * are the same alone or in a batch, and so are its bits. The price (bench_cpu,
  * 8 canvases of 64-256 tokens, Llama-8B-shaped layer): 1.3-2x the time of
  * one stacked sgemm, as each call repacks the weights; cpu_opts.stack_rows
- * trades the bit-identity for that speed.
+ * trades the bit-identity for that speed (CPU_STACK_PLAIN). Padding every
+ * canvas to a fixed multiple of rows keeps the bits (CPU_STACK_PADDED):
+ * measured here, no row of 1,792 random layouts differed from its canvas's
+ * own call with 24-row multiples at 1 thread and 48 at 2 (the kernel's
+ * tile, per thread), while 16, 32 and 64 did not hold. A probe at load finds
+ * the pad on the machine at hand. It is not the default: with block caches
+ * the windows are 32 tokens, padded to 48 rows, and bench_sched measured
+ * the padding cost above the stacking gain (README, Benchmarks).
+ *
+ * Key/value caches (cache.c): 2 * n_layers * len * kv floats per cached
+ * canvas, kept by the scheduler while its request is active.
  *
  * Peak memory of one denoise call, in floats (N = sum of canvas lengths,
  * Lmax = longest canvas, q = n_heads*head_dim, kv = n_kv_heads*head_dim,
@@ -266,7 +276,7 @@ void cpu_sgemm(struct cpu_ctx *c, int trans_b, int M, int N, int K, float alpha,
                const float *B, int ldb, float beta, float *C, int ldc);
 /* y[t] = W x[t] (+ bias) (+ y[t] when accumulate) for every token t of the
  * rows; x has w->cols floats per token, y w->rows. One sgemm per canvas
- * unless opts.stack_rows. */
+ * unless opts.stack_rows (padded: pad rows included, their results unused). */
 int cpu_linear(struct cpu_ctx *c, const struct cpu_mat *w, const float *bias, const float *x, float *y,
                int accumulate, char *err, size_t errlen);
 

@@ -18,7 +18,8 @@
  * Throughput is measured twice: with the CPU backend's default (one sgemm
  * per canvas, bit-identical alone or batched) and with stack_rows (one sgemm
  * over all canvases: faster, not batch-invariant). "in forward" is the share
- * of wall time inside backend->denoise; the rest is the scheduler. On a
+ * of wall time inside backend->denoise ("in sgemm": inside cblas_sgemm);
+ * the rest is the scheduler. On a
  * shared machine wall time depends on the neighbours: "per cpu-s" divides
  * by this process's CPU time instead (with --threads 1, the work done).
  * MODEL defaults to models/dllm-kjv.gguf; without it the bench says so and
@@ -106,6 +107,7 @@ struct run_result {
     double cpu_seconds;
     double forward_s;
     double gflop;        /* inside sgemm */
+    double sgemm_s;
     struct sched_stats st;
     struct tally t;
 };
@@ -148,6 +150,7 @@ static int run(struct model *m, const struct backend *be, void *ctx, int n, stru
     cpu_get_stats(ctx, &cs);
     res->forward_s = cs.forward_s;
     res->gflop = cs.sgemm_flop / 1e9;
+    res->sgemm_s = cs.sgemm_s;
     sched_get_stats(s, &res->st);
     sched_free(s);
     for (int i = 0; i < n; i++)
@@ -198,9 +201,9 @@ static int throughput(struct model *m, const struct backend *be, void *ctxs[3], 
     for (int k = 0; k < 3; k++) {
         for (int c = 0; c < 2; c++) {
             double base = 0, base_cpu = 0;
-            printf("\n%s, cache %s\n%-11s %8s %8s %9s %10s %12s %13s %11s %8s %16s\n", modes_name[k],
+            printf("\n%s, cache %s\n%-11s %8s %8s %9s %10s %12s %13s %11s %9s %8s %16s\n", modes_name[k],
                    cache_name(caches[c]), "concurrent", "seconds", "cpu-s", "forwards", "committed",
-                   "committed/s", "answer tok/s", "in forward", "speedup", "per cpu-s (x)");
+                   "committed/s", "answer tok/s", "in forward", "in sgemm", "speedup", "per cpu-s (x)");
             for (int i = 0; i < 3; i++) {
                 struct run_result r;
                 struct gen_params q = p;
@@ -214,10 +217,11 @@ static int throughput(struct model *m, const struct backend *be, void *ctxs[3], 
                     base = tps;
                     base_cpu = tpc;
                 }
-                printf("%-11d %8.2f %8.2f %9llu %10llu %12.1f %13.1f %10.0f%% %7.2fx %9.1f (%.2fx)\n", conc[i],
-                       r.seconds, r.cpu_seconds, (unsigned long long)r.st.forwards,
+                printf("%-11d %8.2f %8.2f %9llu %10llu %12.1f %13.1f %10.0f%% %8.0f%% %7.2fx %9.1f (%.2fx)\n",
+                       conc[i], r.seconds, r.cpu_seconds, (unsigned long long)r.st.forwards,
                        (unsigned long long)r.st.tokens_committed, tps, (double)r.t.answer_tokens / r.seconds,
-                       100.0 * r.forward_s / r.seconds, tps / base, tpc, tpc / base_cpu);
+                       100.0 * r.forward_s / r.seconds, 100.0 * r.sgemm_s / r.seconds, tps / base, tpc,
+                       tpc / base_cpu);
             }
         }
     }
