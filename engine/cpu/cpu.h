@@ -76,9 +76,14 @@
 #define CPU_HEAD_VCHUNK 8192   /* vocab rows dequantized at once (streamed weights) */
 
 enum cpu_weights_mode {
-    CPU_WEIGHTS_AUTO,     /* resident when the f32 copy fits half the memory */
+    CPU_WEIGHTS_AUTO,     /* BF16 for a file stored in BF16 or quantized when
+                           * the CPU has AVX512-BF16; else resident when the
+                           * f32 copy fits half the memory, else stream */
     CPU_WEIGHTS_RESIDENT, /* dequantize every matrix to f32 once, at load */
     CPU_WEIGHTS_STREAM,   /* keep as stored; dequantize per layer per step */
+    CPU_WEIGHTS_BF16,     /* the layers' projections and the output head
+                           * packed as BF16 at load, products on AVX512-BF16
+                           * with f32 sums (bf16.c); needs that CPU feature */
 };
 
 /* How the projections of a batch are laid out (see the top of this file). */
@@ -113,6 +118,10 @@ enum cpu_stack cpu_stack_mode(void *ctx, int *pad);
 void cpu_reset_stats(void *ctx);
 /* 1 when the weights were converted to f32 at load. */
 int cpu_weights_resident(void *ctx);
+/* 1 when the projections run as BF16 (CPU_WEIGHTS_BF16, or AUTO chose it). */
+int cpu_weights_bf16(void *ctx);
+/* "auto", "f32" (RESIDENT), "stream", "bf16" to the mode; -1 otherwise. */
+int cpu_weights_parse(const char *s, enum cpu_weights_mode *out);
 
 /* ----------------------------------------------- per-element reduction math
  * Small pure functions: the CPU loops call them per vocabulary entry, and
@@ -177,6 +186,7 @@ struct cpu_mat {
     const float *f32;
     float *own;
     int rows, cols;
+    uint16_t *bf16;   /* CPU_WEIGHTS_BF16: packed for cpu_bf16_gemm, owned */
 };
 
 struct cpu_layer {
@@ -235,6 +245,9 @@ struct cpu_ctx {
 
     float *wscratch;           /* streamed weights: one dequantized matrix */
     size_t wscratch_n;
+    int bf16;                  /* CPU_WEIGHTS_BF16 in use */
+    uint32_t *xbf;             /* activations rounded to BF16 pairs */
+    size_t xbf_n;
 
     /* activations, grown on demand */
     size_t cap_tokens, cap_len;
@@ -262,6 +275,14 @@ void cpu_weights_free(struct cpu_ctx *c);
 /* The f32 matrix, dequantized into c->wscratch when streamed; NULL on a
  * tensor that does not convert. */
 const float *cpu_mat_get(struct cpu_ctx *c, const struct cpu_mat *w);
+
+/* bf16.c: 1 when this CPU runs the BF16 kernel (AVX512-BF16). */
+int cpu_bf16_supported(void);
+/* Packs w (w->t as stored) into w->bf16. */
+int cpu_bf16_pack(struct cpu_mat *w, char *err, size_t errlen);
+/* y[M][w->rows] (+)= BF16(x[M][w->cols]) . BF16(W)^T with f32 sums; each
+ * row's bits independent of M. -1 when out of memory or unsupported. */
+int cpu_bf16_gemm(struct cpu_ctx *c, const struct cpu_mat *w, int M, const float *x, float *y, int accumulate);
 
 /* dequant.c: tensor_rows_f32 with fast F16 (F16C) and BF16 paths. */
 int cpu_rows_f32(const struct tensor *t, int64_t row0, int64_t nrows, float *out);

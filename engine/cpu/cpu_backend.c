@@ -249,6 +249,25 @@ int cpu_weights_resident(void *ctx)
     return ((struct cpu_ctx *)ctx)->resident;
 }
 
+int cpu_weights_bf16(void *ctx)
+{
+    return ((struct cpu_ctx *)ctx)->bf16;
+}
+
+int cpu_weights_parse(const char *s, enum cpu_weights_mode *out)
+{
+    static const char *const names[] = {"auto", "f32", "stream", "bf16"};
+    static const enum cpu_weights_mode modes[] = {CPU_WEIGHTS_AUTO, CPU_WEIGHTS_RESIDENT, CPU_WEIGHTS_STREAM,
+                                                  CPU_WEIGHTS_BF16};
+    for (int i = 0; i < 4; i++) {
+        if (s && strcmp(s, names[i]) == 0) {
+            *out = modes[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static const struct backend cpu_backend = {
     .name = "cpu",
     .load = cpu_load,

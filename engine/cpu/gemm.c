@@ -30,24 +30,47 @@ void cpu_sgemm(struct cpu_ctx *c, int trans_b, int M, int N, int K, float alpha,
     c->st.sgemm_calls++;
 }
 
+/* CPU_WEIGHTS_BF16: the same layouts through the BF16 kernel, whose rows
+ * are the same bits whatever the number of rows (bf16.c). */
+static int linear_bf16(struct cpu_ctx *c, const struct cpu_mat *w, const float *x, float *y, int accumulate,
+                       char *err, size_t errlen)
+{
+    const struct cpu_rows *r = &c->rows;
+    int rc = 0;
+    if (c->opts.stack_rows != CPU_STACK_NONE)
+        rc = cpu_bf16_gemm(c, w, r->total, x, y, accumulate);
+    for (int i = 0; rc == 0 && c->opts.stack_rows == CPU_STACK_NONE && i < r->n; i++) {
+        size_t o = (size_t)r->off[i];
+        rc = cpu_bf16_gemm(c, w, r->len[i], x + o * (size_t)w->cols, y + o * (size_t)w->rows, accumulate);
+    }
+    if (rc)
+        snprintf(err, errlen, "cpu: out of memory in the bf16 product (%s)", w->t ? w->t->name : "?");
+    return rc;
+}
+
 int cpu_linear(struct cpu_ctx *c, const struct cpu_mat *w, const float *bias, const float *x, float *y,
                int accumulate, char *err, size_t errlen)
 {
-    const float *W = cpu_mat_get(c, w);
-    if (!W) {
-        snprintf(err, errlen, "cpu: tensor %s does not convert to f32", w->t ? w->t->name : "?");
-        return -1;
-    }
     const struct cpu_rows *r = &c->rows;
-    float beta = accumulate ? 1.0f : 0.0f;
-    if (c->opts.stack_rows != CPU_STACK_NONE) {
-        /* padded: r->total counts each canvas's pad rows too */
-        cpu_sgemm(c, 1, r->total, w->rows, w->cols, 1.0f, x, w->cols, W, w->cols, beta, y, w->rows);
+    if (w->bf16) {
+        if (linear_bf16(c, w, x, y, accumulate, err, errlen))
+            return -1;
     } else {
-        for (int i = 0; i < r->n; i++) {
-            size_t o = (size_t)r->off[i];
-            cpu_sgemm(c, 1, r->len[i], w->rows, w->cols, 1.0f, x + o * (size_t)w->cols, w->cols, W, w->cols, beta,
-                      y + o * (size_t)w->rows, w->rows);
+        const float *W = cpu_mat_get(c, w);
+        if (!W) {
+            snprintf(err, errlen, "cpu: tensor %s does not convert to f32", w->t ? w->t->name : "?");
+            return -1;
+        }
+        float beta = accumulate ? 1.0f : 0.0f;
+        if (c->opts.stack_rows != CPU_STACK_NONE) {
+            /* padded: r->total counts each canvas's pad rows too */
+            cpu_sgemm(c, 1, r->total, w->rows, w->cols, 1.0f, x, w->cols, W, w->cols, beta, y, w->rows);
+        } else {
+            for (int i = 0; i < r->n; i++) {
+                size_t o = (size_t)r->off[i];
+                cpu_sgemm(c, 1, r->len[i], w->rows, w->cols, 1.0f, x + o * (size_t)w->cols, w->cols, W, w->cols,
+                          beta, y + o * (size_t)w->rows, w->rows);
+            }
         }
     }
     if (bias) {

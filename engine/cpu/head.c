@@ -70,7 +70,12 @@ int cpu_head_logits(struct cpu_ctx *c, const int *src, int n, float *out, char *
     if (final_transform(c, src, n, err, errlen))
         return -1;
     const struct cpu_mat *w = &c->output;
-    if (w->f32) {
+    if (w->bf16) {
+        if (cpu_bf16_gemm(c, w, n, c->g, out, 0)) {
+            snprintf(err, errlen, "cpu: out of memory in the bf16 output head");
+            return -1;
+        }
+    } else if (w->f32) {
         cpu_sgemm(c, 1, n, V, d, 1.0f, c->g, d, w->f32, d, 0.0f, out, V);
     } else {
         for (int v0 = 0; v0 < V; v0 += CPU_HEAD_VCHUNK) {

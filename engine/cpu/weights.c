@@ -65,8 +65,9 @@ static int load_vec(struct cpu_ctx *c, const char *name, int n, int required, fl
     return 0;
 }
 
-static int load_mat(struct cpu_ctx *c, const char *name, int rows, int cols, int required, struct cpu_mat *w,
-                    char *err, size_t errlen)
+/* pack: a projection that CPU_WEIGHTS_BF16 keeps as BF16 (c->bf16 set). */
+static int load_mat_as(struct cpu_ctx *c, const char *name, int rows, int cols, int required, int pack,
+                       struct cpu_mat *w, char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
     const struct tensor *t = find(c->m, name);
@@ -83,6 +84,8 @@ static int load_mat(struct cpu_ctx *c, const char *name, int rows, int cols, int
     w->t = t;
     w->rows = rows;
     w->cols = cols;
+    if (pack && c->bf16)
+        return cpu_bf16_pack(w, err, errlen);
     if (t->type == DT_F32 && ((uintptr_t)t->data % sizeof(float)) == 0 &&
         t->nbytes >= (size_t)rows * (size_t)cols * sizeof(float)) {
         w->f32 = t->data;
@@ -107,6 +110,18 @@ static int load_mat(struct cpu_ctx *c, const char *name, int rows, int cols, int
     return 0;
 }
 
+static int load_mat(struct cpu_ctx *c, const char *name, int rows, int cols, int required, struct cpu_mat *w,
+                    char *err, size_t errlen)
+{
+    return load_mat_as(c, name, rows, cols, required, 0, w, err, errlen);
+}
+
+static int load_proj(struct cpu_ctx *c, const char *name, int rows, int cols, int required, struct cpu_mat *w,
+                     char *err, size_t errlen)
+{
+    return load_mat_as(c, name, rows, cols, required, 1, w, err, errlen);
+}
+
 /* f32 bytes that conversion at load would allocate (tensors not already f32). */
 static double convert_bytes(const struct model *m)
 {
@@ -117,6 +132,18 @@ static double convert_bytes(const struct model *m)
             b += 4.0 * (double)t->ne[0] * (double)t->ne[1] * (double)t->ne[2] * (double)t->ne[3];
     }
     return b;
+}
+
+/* AUTO picks BF16 only for files whose projections are stored with at most
+ * BF16's precision (BF16 or quantized): then rounding them to BF16 loses
+ * little or nothing, while F32 and F16 files keep their f32 products (the
+ * reference tests' tolerances). Judged on layer 0's query (or fused qkv). */
+static int stored_low(const struct model *m)
+{
+    const struct tensor *t = find(m, "blk.0.attn_q.weight");
+    if (!t)
+        t = find(m, "blk.0.attn_qkv.weight");
+    return t && t->type != DT_F32 && t->type != DT_F16;
 }
 
 static int check_config(struct cpu_ctx *c, char *err, size_t errlen)
@@ -153,12 +180,12 @@ static int load_layer(struct cpu_ctx *c, int l, char *err, size_t errlen)
     int d = c->cfg.d_model, ff = c->cfg.d_ff, q = c->q_dim, kv = c->kv_dim;
     char n[96];
 #define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, l), n)
-    if (load_mat(c, NAME("attn_q.weight"), q, d, 1, &L->wq, err, errlen) ||
-        load_mat(c, NAME("attn_k.weight"), kv, d, 1, &L->wk, err, errlen) ||
-        load_mat(c, NAME("attn_v.weight"), kv, d, 1, &L->wv, err, errlen) ||
-        load_mat(c, NAME("attn_output.weight"), d, q, 1, &L->wo, err, errlen) ||
-        load_mat(c, NAME("ffn_up.weight"), ff, d, 1, &L->w_up, err, errlen) ||
-        load_mat(c, NAME("ffn_down.weight"), d, ff, 1, &L->w_down, err, errlen) ||
+    if (load_proj(c, NAME("attn_q.weight"), q, d, 1, &L->wq, err, errlen) ||
+        load_proj(c, NAME("attn_k.weight"), kv, d, 1, &L->wk, err, errlen) ||
+        load_proj(c, NAME("attn_v.weight"), kv, d, 1, &L->wv, err, errlen) ||
+        load_proj(c, NAME("attn_output.weight"), d, q, 1, &L->wo, err, errlen) ||
+        load_proj(c, NAME("ffn_up.weight"), ff, d, 1, &L->w_up, err, errlen) ||
+        load_proj(c, NAME("ffn_down.weight"), d, ff, 1, &L->w_down, err, errlen) ||
         load_vec(c, NAME("attn_q.bias"), q, c->bert, &L->bq, err, errlen) ||
         load_vec(c, NAME("attn_k.bias"), kv, c->bert, &L->bk, err, errlen) ||
         load_vec(c, NAME("attn_v.bias"), kv, c->bert, &L->bv, err, errlen))
@@ -173,7 +200,7 @@ static int load_layer(struct cpu_ctx *c, int l, char *err, size_t errlen)
             load_vec(c, NAME("layer_output_norm.bias"), d, 1, &L->norm2_b, err, errlen))
             return -1;
     } else {
-        if (load_mat(c, NAME("ffn_gate.weight"), ff, d, 1, &L->w_gate, err, errlen) ||
+        if (load_proj(c, NAME("ffn_gate.weight"), ff, d, 1, &L->w_gate, err, errlen) ||
             load_vec(c, NAME("attn_norm.weight"), d, 1, &L->norm1, err, errlen) ||
             load_vec(c, NAME("ffn_norm.weight"), d, 1, &L->norm2, err, errlen))
             return -1;
@@ -190,9 +217,9 @@ static int load_dit_layer(struct cpu_ctx *c, int l, char *err, size_t errlen)
     char n[96];
 #define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, l), n)
     if (load_mat(c, NAME("attn_qkv.weight"), 3 * d, d, 1, &L->w_qkv, err, errlen) ||
-        load_mat(c, NAME("attn_output.weight"), d, d, 1, &L->wo, err, errlen) ||
-        load_mat(c, NAME("ffn_up.weight"), ff, d, 1, &L->w_up, err, errlen) ||
-        load_mat(c, NAME("ffn_down.weight"), d, ff, 1, &L->w_down, err, errlen) ||
+        load_proj(c, NAME("attn_output.weight"), d, d, 1, &L->wo, err, errlen) ||
+        load_proj(c, NAME("ffn_up.weight"), ff, d, 1, &L->w_up, err, errlen) ||
+        load_proj(c, NAME("ffn_down.weight"), d, ff, 1, &L->w_down, err, errlen) ||
         load_mat(c, NAME("adaln.weight"), 6 * d, cd, 1, &L->w_ada, err, errlen) ||
         load_vec(c, NAME("adaln.bias"), 6 * d, 1, &L->b_ada, err, errlen) ||
         load_vec(c, NAME("ffn_up.bias"), ff, 1, &L->b_up, err, errlen) ||
@@ -235,10 +262,13 @@ static int load_globals(struct cpu_ctx *c, char *err, size_t errlen)
 {
     int d = c->cfg.d_model, V = c->cfg.vocab_size;
     if (load_mat(c, "token_embd.weight", V, d, 1, &c->tok_embd, err, errlen) ||
-        load_mat(c, "output.weight", V, d, 0, &c->output, err, errlen))
+        load_proj(c, "output.weight", V, d, 0, &c->output, err, errlen))
         return -1;
-    if (!c->output.t)
-        c->output = (struct cpu_mat){c->tok_embd.t, c->tok_embd.f32, NULL, V, d};
+    if (!c->output.t) { /* tied to the embedding: its own BF16 copy */
+        c->output = (struct cpu_mat){c->tok_embd.t, c->tok_embd.f32, NULL, V, d, NULL};
+        if (c->bf16 && cpu_bf16_pack(&c->output, err, errlen))
+            return -1;
+    }
     if (!c->bert)
         return load_vec(c, "output_norm.weight", d, 1, &c->out_norm, err, errlen);
 
@@ -295,6 +325,13 @@ int cpu_weights_load(struct cpu_ctx *c, char *err, size_t errlen)
         c->resident = convert_bytes(c->m) <= 0.5 * mem;
     }
     }
+    if (c->opts.weights == CPU_WEIGHTS_BF16 && !cpu_bf16_supported()) {
+        snprintf(err, errlen, "cpu: weights bf16 needs a CPU with AVX512-BF16 (this one has none)");
+        return -1;
+    }
+    /* The DiT's forward takes its matrices as f32 (cpu_mat_get); it stays so. */
+    c->bf16 = !c->dit && (c->opts.weights == CPU_WEIGHTS_BF16 ||
+                          (c->opts.weights == CPU_WEIGHTS_AUTO && stored_low(c->m) && cpu_bf16_supported()));
     c->layers = calloc((size_t)c->cfg.n_layers, sizeof *c->layers);
     if (!c->layers) {
         snprintf(err, errlen, "cpu: out of memory");
@@ -321,7 +358,9 @@ int cpu_weights_load(struct cpu_ctx *c, char *err, size_t errlen)
 static void free_mat(struct cpu_mat *w)
 {
     free(w->own);
+    free(w->bf16);
     w->own = NULL;
+    w->bf16 = NULL;
 }
 
 void cpu_weights_free(struct cpu_ctx *c)
@@ -354,6 +393,9 @@ void cpu_weights_free(struct cpu_ctx *c)
     free(c->pos_embd);
     free(c->type_embd0);
     free(c->wscratch);
+    free(c->xbf);
+    c->xbf = NULL;
+    c->xbf_n = 0;
     c->pos_embd = c->type_embd0 = c->wscratch = NULL;
 }
 

@@ -10,7 +10,7 @@
  * and with --out PREFIX writes the logits of the last run, float32
  * [L][vocab] row-major, to PREFIX.L.f32.
  *
- * usage: bench_forward MODEL [--threads N] [--runs N] [--out PREFIX] [L...]
+ * usage: bench_forward MODEL [--threads N] [--runs N] [--weights auto|f32|stream|bf16] [--out PREFIX] [L...]
  *   (L defaults to 128 256) */
 #include "engine/cpu/cpu.h"
 
@@ -107,6 +107,7 @@ int main(int argc, char **argv)
     const char *model_path = NULL, *out = NULL;
     int threads = 2, runs = 5;
     int Ls[16] = {128, 256}, nL = 0;
+    enum cpu_weights_mode weights = CPU_WEIGHTS_AUTO;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -114,6 +115,12 @@ int main(int argc, char **argv)
             runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out = argv[++i];
+        else if (!strcmp(argv[i], "--weights") && i + 1 < argc) {
+            if (cpu_weights_parse(argv[++i], &weights)) {
+                fprintf(stderr, "bench_forward: --weights takes auto, f32, stream or bf16\n");
+                return 2;
+            }
+        }
         else if (!model_path)
             model_path = argv[i];
         else if (nL < 16 && atoi(argv[i]) > 0)
@@ -122,7 +129,7 @@ int main(int argc, char **argv)
     if (nL == 0)
         nL = 2;
     if (!model_path || threads < 1 || runs < 1) {
-        fprintf(stderr, "usage: bench_forward MODEL [--threads N] [--runs N] [--out PREFIX] [L...]\n");
+        fprintf(stderr, "usage: bench_forward MODEL [--threads N] [--runs N] [--weights auto|f32|stream|bf16] [--out PREFIX] [L...]\n");
         return 2;
     }
     char err[512];
@@ -132,7 +139,8 @@ int main(int argc, char **argv)
         return 1;
     }
     double t0 = now_ms();
-    void *ctx = backend_cpu()->load(m, threads, err, sizeof err);
+    struct cpu_opts o = {threads, weights, 0};
+    void *ctx = cpu_load_opts(m, &o, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "bench_forward: %s\n", err);
         model_free(m);
@@ -140,7 +148,10 @@ int main(int argc, char **argv)
     }
     printf("dllm model %s: %s, %d layers, d_model %d, vocab %d, weights %s (load %.0f ms)\n", model_path,
            arch_name(m->cfg.arch), m->cfg.n_layers, m->cfg.d_model, m->cfg.vocab_size,
-           cpu_weights_resident(ctx) ? "converted to f32 at load" : "streamed as stored", now_ms() - t0);
+           cpu_weights_bf16(ctx)       ? "projections and head packed as bf16 at load"
+           : cpu_weights_resident(ctx) ? "converted to f32 at load"
+                                       : "streamed as stored",
+           now_ms() - t0);
     int rc = 0;
     for (int i = 0; i < nL && rc == 0; i++)
         rc = bench_canvas(ctx, m, Ls[i], threads, runs, out);

@@ -1,5 +1,5 @@
 /* bin/bench_sched [MODEL] [--gen N] [--steps N] [--block N] [--threads N]
- *                 [--cache-only] [--cgen N] [--csteps N] [--cn N]
+ *                 [--cache-only] [--cgen N] [--csteps N] [--cn N] [--prompt N]
  *
  * The canvas scheduler on the CPU backend:
  * 1. aggregate throughput at 1, 4 and 16 concurrent requests (all admitted
@@ -15,6 +15,11 @@
  *    token identical, and the share of identical span positions);
  *    --dump FILE writes those canvases for tests/bench/cache_ref.py.
  * --threads sets OpenBLAS threads (default 1); --cache-only runs only 3.
+ * --prompt N replaces the text prompts with N token ids each (the ids
+ * tests/bench/llamacpp_bench.sh feeds both engines, shifted per request),
+ * so a random-weight model with any tokenizer runs at a known canvas
+ * length: prompt N + gen; the block-cache table then also prints the wall
+ * time per generated token.
  * Throughput is measured twice: with the CPU backend's default (one sgemm
  * per canvas, bit-identical alone or batched) and with stack_rows (one sgemm
  * over all canvases: faster, not batch-invariant). "in forward" is the share
@@ -54,6 +59,8 @@ static const char *const prompts[] = {
 #define N_PROMPTS ((int)(sizeof prompts / sizeof prompts[0]))
 
 #define MAX_REQ 16
+
+static int prompt_ids = 0; /* --prompt N: N token ids instead of the text */
 
 struct tally {
     int done;
@@ -128,7 +135,17 @@ static int run(struct model *m, const struct backend *be, void *ctx, int n, stru
     for (int i = 0; i < n; i++) {
         const char *pr = prompts[i % N_PROMPTS];
         int n_ids;
-        if (tok_encode(m->tok, pr, strlen(pr), m->cfg.add_bos, &ids[i], &n_ids, err, sizeof err)) {
+        if (prompt_ids > 0) {
+            n_ids = prompt_ids;
+            ids[i] = malloc(sizeof(int32_t) * (size_t)n_ids);
+            if (!ids[i])
+                return -1;
+            for (int j = 0; j < n_ids; j++) {
+                ids[i][j] = (int32_t)(((long)(j + 97 * i) * 7919 + 13) % m->cfg.vocab_size);
+                if (ids[i][j] == m->cfg.mask_id) /* a prompt never holds the mask */
+                    ids[i][j] = (ids[i][j] + 1) % m->cfg.vocab_size;
+            }
+        } else if (tok_encode(m->tok, pr, strlen(pr), m->cfg.add_bos, &ids[i], &n_ids, err, sizeof err)) {
             fprintf(stderr, "bench_sched: encode: %s\n", err);
             return -1;
         }
@@ -257,8 +274,8 @@ static int cache_table(struct model *m, const struct backend *be, void *ctx, str
     static const enum cache_mode caches[3] = {CACHE_OFF, CACHE_PREFIX, CACHE_DUAL};
     printf("\nblock caches: gen_length %d, steps %d, block_length %d, low_confidence, greedy\n", p.gen_length,
            p.steps, p.block_length);
-    printf("%-8s %9s %8s %11s %9s %8s %13s %20s %16s\n", "cache", "seconds", "cpu-s", "sgemm GFLOP", "forwards",
-           "speedup", "(per cpu-s)", "identical answers", "same positions");
+    printf("%-8s %9s %8s %11s %9s %8s %13s %20s %16s %13s\n", "cache", "seconds", "cpu-s", "sgemm GFLOP", "forwards",
+           "speedup", "(per cpu-s)", "identical answers", "same positions", "ms per token");
     if (dump)
         fprintf(dump, "gen %d steps %d block %d prompts %d\n", p.gen_length, p.steps, p.block_length, n);
     struct run_result ref;
@@ -307,9 +324,9 @@ static int cache_table(struct model *m, const struct backend *be, void *ctx, str
         char agree[32], posf[32];
         snprintf(agree, sizeof agree, "%d of %d", same, n);
         snprintf(posf, sizeof posf, "%.1f%%", pos_all ? 100.0 * (double)pos_same / (double)pos_all : 0.0);
-        printf("%-8s %9.2f %8.2f %11.1f %9llu %7.2fx %12.2fx %20s %16s\n", cache_name(caches[c]), one.seconds,
-               one.cpu_seconds, one.gflop, (unsigned long long)one.st.forwards, base / one.seconds,
-               base_cpu / one.cpu_seconds, agree, posf);
+        printf("%-8s %9.2f %8.2f %11.1f %9llu %7.2fx %12.2fx %20s %16s %13.2f\n", cache_name(caches[c]),
+               one.seconds, one.cpu_seconds, one.gflop, (unsigned long long)one.st.forwards, base / one.seconds,
+               base_cpu / one.cpu_seconds, agree, posf, 1e3 * one.seconds / p.gen_length);
         if (c > 0)
             tally_free(&all.t);
     }
@@ -328,6 +345,7 @@ int main(int argc, char **argv)
     int csteps = arg_int(argc, argv, "--csteps", cgen);
     int cn = arg_int(argc, argv, "--cn", 8);
     int cache_only = has_flag(argc, argv, "--cache-only");
+    prompt_ids = arg_int(argc, argv, "--prompt", 0);
     const char *dump_path = NULL;
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], "--dump") == 0)

@@ -16,15 +16,30 @@
 # never enter package.json. Without npm, the registry or git, llama.cpp's
 # side is skipped with a notice and dllm's figures are still printed.
 #
+# Then per generated token (DLLM_BENCH_PART=gen runs only this, =forward
+# only the above): dllm generates through its canvas scheduler
+# (bin/bench_sched --cache-only --prompt 64: one request, prompt 64 token
+# ids + gen 128 and 256, block 32, steps = gen, low_confidence, greedy)
+# with no cache, the prefix cache and the dual cache, timed end to end;
+# llama.cpp's diffusion example runs one full forward of the whole canvas
+# per step and keeps no cache, so its cost per generated token is
+# steps x (its forward at the exact canvas length, 64 + gen, timed here) /
+# gen. The sampling work of its example is left out, which favours it.
+#
 # Environment: DLLM_BENCH_THREADS (2), DLLM_BENCH_ROUNDS (3: the engines
 # alternate, each round runs DLLM_BENCH_RUNS (3) timed forwards after a
 # warm-up; the figure is the median of the per-round medians),
-# DLLM_LLAMACPP_VERSION (3.22.1, the npm version of both packages).
+# DLLM_LLAMACPP_VERSION (3.22.1, the npm version of both packages),
+# DLLM_BENCH_PART (all), DLLM_BENCH_GEN ("128 256": gen lengths),
+# DLLM_BENCH_GEN_ROUNDS (1: dllm runs per setting, median taken).
 set -u
 cd "$(dirname "$0")/../.."
 threads=${DLLM_BENCH_THREADS:-2}
 rounds=${DLLM_BENCH_ROUNDS:-3}
 runs=${DLLM_BENCH_RUNS:-3}
+part=${DLLM_BENCH_PART:-all}
+gens=${DLLM_BENCH_GEN:-128 256}
+gen_rounds=${DLLM_BENCH_GEN_ROUNDS:-1}
 version=${DLLM_LLAMACPP_VERSION:-3.22.1}
 cache=${DLLM_BENCH_CACHE:-$HOME/.cache/dllm-bench}/node-llama-cpp-$version
 out=tests/out/bench/llamacpp
@@ -99,60 +114,106 @@ else
     echo "llama.cpp: npm @node-llama-cpp/linux-x64@$version (prebuilt libllama, llama.cpp $tag, source commit $commit)"
 fi
 
-# ------------------------------------------------------------ timing
+# ------------------------------------------------------------ per forward
+forward_part() {
+    echo "per forward: $rounds rounds x $runs forwards"
+    printf '%-6s %5s %16s %16s %13s  %s\n' type L "dllm ms" "llama.cpp ms" ratio \
+        "logits: max|diff| / max|logit|, argmax agreement"
+    for t in f16 q8_0; do
+        model=$out/llada-12l-$t.gguf
+        : > "$out/$t.dllm.txt"
+        : > "$out/$t.lc.txt"
+        for r in $(seq "$rounds"); do
+            bin/bench_forward "$model" --threads "$threads" --runs "$runs" --out "$out/dllm-$t" 128 256 \
+                >> "$out/$t.dllm.txt" 2>&1
+            if [ $have_lc = 1 ]; then
+                "$prog" "$model" --backends "$lib" --threads "$threads" --runs "$runs" --out "$out/lc-$t" 128 256 \
+                    >> "$out/$t.lc.txt" 2>&1
+            fi
+        done
+        for L in 128 256; do
+            d=$(grep "^dllm L=$L " "$out/$t.dllm.txt" | field median_ms | median)
+            dbest=$(grep "^dllm L=$L " "$out/$t.dllm.txt" | field min_ms | sort -n | head -n 1)
+            l=skipped lbest= ratio=- agree=-
+            if [ $have_lc = 1 ]; then
+                l=$(grep "^llama.cpp L=$L " "$out/$t.lc.txt" | field median_ms | median)
+                lbest=$(grep "^llama.cpp L=$L " "$out/$t.lc.txt" | field min_ms | sort -n | head -n 1)
+                [ -n "$l" ] && [ -n "$d" ] && ratio=$(awk -v a="$l" -v b="$d" -v c="$lbest" -v e="$dbest" \
+                    'BEGIN {printf "%.2f (%.2f)", a / b, c / e}')
+                agree=$($py tests/bench/compare_logits.py "$out/dllm-$t.$L.f32" "$out/lc-$t.$L.f32" "$L" 2>&1)
+            fi
+            printf '%-6s %5d %16s %16s %13s  %s\n' "$t" "$L" "${d:-failed} (${dbest:--})" \
+                "${l:-failed} (${lbest:--})" "$ratio" "$agree"
+        done
+    done
+    echo "ms: median of the rounds' medians (best single forward); ratio = llama.cpp ms / dllm ms, above 1: dllm faster"
+    echo "raw lines: $out/*.dllm.txt, $out/*.lc.txt"
+
+    # Which engine a difference comes from: both against float64 logits of the
+    # file's own weights (tests/bench/ref_llada_logits.py), at L=128.
+    for t in f16 q8_0; do
+        ref=$out/ref-$t.128.f32
+        $py tests/bench/ref_llada_logits.py "$out/llada-12l-$t.gguf" 128 "$ref" 2>/dev/null || continue
+        line="float64 reference, $t L=128: dllm $($py tests/bench/compare_logits.py "$ref" "$out/dllm-$t.128.f32" 128 2>&1)"
+        [ $have_lc = 1 ] && line="$line; llama.cpp $($py tests/bench/compare_logits.py "$ref" "$out/lc-$t.128.f32" 128 2>&1)"
+        echo "$line"
+    done
+
+    # A control that must fail: dllm with causal attention against llama.cpp's
+    # bidirectional logits differs by far more than the agreement above.
+    if [ $have_lc = 1 ] && [ -x bin/dllm-cli ]; then
+        ids=$(awk 'BEGIN {for (i = 0; i < 128; i++) printf "%d ", (i * 7919 + 13) % 31999}')
+        if bin/dllm-cli logits --model "$out/llada-12l-f16.gguf" --ids "$ids" --causal --threads "$threads" \
+            --out "$out/dllm-causal-f16.128.f32" 2>/dev/null; then
+            echo "control, dllm causal vs llama.cpp bidirectional, f16 L=128: $($py tests/bench/compare_logits.py \
+                "$out/dllm-causal-f16.128.f32" "$out/lc-f16.128.f32" 128 2>&1)"
+        fi
+    fi
+}
+
+# ------------------------------------------------------------ per token
+gen_part() {
+    echo
+    echo "per generated token: prompt 64 + gen G, block 32, steps = G, low_confidence, greedy, one request"
+    printf '%-6s %5s %8s %14s %14s %14s %16s %14s\n' type gen canvas "dllm none" "dllm prefix" "dllm dual" \
+        "llama.cpp" "ratio (dual)"
+    local t g L
+    for t in f16 q8_0; do
+        local model=$out/llada-12l-$t.gguf
+        for g in $gens; do
+            L=$((64 + g))
+            : > "$out/gen-$t-$g.dllm.txt"
+            local r
+            for r in $(seq "$gen_rounds"); do
+                bin/bench_sched "$model" --cache-only --prompt 64 --cgen "$g" --csteps "$g" --block 32 --cn 1 \
+                    --threads "$threads" >> "$out/gen-$t-$g.dllm.txt" 2>&1
+            done
+            # ms per generated token: the last column of the cache table
+            local none prefix dual lc=skipped lct= ratio=-
+            none=$(awk '$1 == "none" {print $NF}' "$out/gen-$t-$g.dllm.txt" | median)
+            prefix=$(awk '$1 == "prefix" {print $NF}' "$out/gen-$t-$g.dllm.txt" | median)
+            dual=$(awk '$1 == "dual" {print $NF}' "$out/gen-$t-$g.dllm.txt" | median)
+            if [ $have_lc = 1 ]; then
+                "$prog" "$model" --backends "$lib" --threads "$threads" --runs "$runs" "$L" \
+                    > "$out/gen-$t-$g.lc.txt" 2>&1
+                lc=$(grep "^llama.cpp L=$L " "$out/gen-$t-$g.lc.txt" | field median_ms | median)
+                [ -n "$lc" ] && lct=$(awk -v f="$lc" -v s="$g" -v g="$g" 'BEGIN {printf "%.2f", f * s / g}')
+                [ -n "$lct" ] && [ -n "$dual" ] && ratio=$(awk -v a="$lct" -v b="$dual" -v c="$prefix" \
+                    -v d="$none" 'BEGIN {printf "%.2f (prefix %.2f, none %.2f)", a / b, a / c, a / d}')
+            fi
+            printf '%-6s %5d %8d %14s %14s %14s %16s %14s\n' "$t" "$g" "$L" "${none:-failed}" \
+                "${prefix:-failed}" "${dual:-failed}" "${lct:-$lc}" "$ratio"
+        done
+    done
+    echo "ms per generated token: dllm = wall time of the whole generation / gen (median of $gen_rounds run(s));"
+    echo "llama.cpp = steps x median forward at the canvas length / gen (steps = gen: one forward per token);"
+    echo "ratio = llama.cpp / dllm, the goal is >= 2 with a cache. Raw: $out/gen-*.txt"
+}
+
 median() { sort -n | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}'; }
 field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
-echo "machine: $(nproc) cores, load average $(cut -d ' ' -f 1-3 /proc/loadavg) before; $threads threads each, $rounds rounds x $runs forwards"
-printf '%-6s %5s %16s %16s %13s  %s\n' type L "dllm ms" "llama.cpp ms" ratio \
-    "logits: max|diff| / max|logit|, argmax agreement"
-for t in f16 q8_0; do
-    model=$out/llada-12l-$t.gguf
-    : > "$out/$t.dllm.txt"
-    : > "$out/$t.lc.txt"
-    for r in $(seq "$rounds"); do
-        bin/bench_forward "$model" --threads "$threads" --runs "$runs" --out "$out/dllm-$t" 128 256 \
-            >> "$out/$t.dllm.txt" 2>&1
-        if [ $have_lc = 1 ]; then
-            "$prog" "$model" --backends "$lib" --threads "$threads" --runs "$runs" --out "$out/lc-$t" 128 256 \
-                >> "$out/$t.lc.txt" 2>&1
-        fi
-    done
-    for L in 128 256; do
-        d=$(grep "^dllm L=$L " "$out/$t.dllm.txt" | field median_ms | median)
-        dbest=$(grep "^dllm L=$L " "$out/$t.dllm.txt" | field min_ms | sort -n | head -n 1)
-        l=skipped lbest= ratio=- agree=-
-        if [ $have_lc = 1 ]; then
-            l=$(grep "^llama.cpp L=$L " "$out/$t.lc.txt" | field median_ms | median)
-            lbest=$(grep "^llama.cpp L=$L " "$out/$t.lc.txt" | field min_ms | sort -n | head -n 1)
-            [ -n "$l" ] && [ -n "$d" ] && ratio=$(awk -v a="$l" -v b="$d" -v c="$lbest" -v e="$dbest" \
-                'BEGIN {printf "%.2f (%.2f)", a / b, c / e}')
-            agree=$($py tests/bench/compare_logits.py "$out/dllm-$t.$L.f32" "$out/lc-$t.$L.f32" "$L" 2>&1)
-        fi
-        printf '%-6s %5d %16s %16s %13s  %s\n' "$t" "$L" "${d:-failed} (${dbest:--})" \
-            "${l:-failed} (${lbest:--})" "$ratio" "$agree"
-    done
-done
-echo "ms: median of the rounds' medians (best single forward); ratio = llama.cpp ms / dllm ms, above 1: dllm faster"
+echo "machine: $(nproc) cores, load average $(cut -d ' ' -f 1-3 /proc/loadavg) before; $threads threads each"
+[ "$part" = gen ] || forward_part
+[ "$part" = forward ] || gen_part
 echo "load average $(cut -d ' ' -f 1-3 /proc/loadavg) after"
-echo "raw lines: $out/*.dllm.txt, $out/*.lc.txt"
-
-# Which engine a difference comes from: both against float64 logits of the
-# file's own weights (tests/bench/ref_llada_logits.py), at L=128.
-for t in f16 q8_0; do
-    ref=$out/ref-$t.128.f32
-    $py tests/bench/ref_llada_logits.py "$out/llada-12l-$t.gguf" 128 "$ref" 2>/dev/null || continue
-    line="float64 reference, $t L=128: dllm $($py tests/bench/compare_logits.py "$ref" "$out/dllm-$t.128.f32" 128 2>&1)"
-    [ $have_lc = 1 ] && line="$line; llama.cpp $($py tests/bench/compare_logits.py "$ref" "$out/lc-$t.128.f32" 128 2>&1)"
-    echo "$line"
-done
-
-# A control that must fail: dllm with causal attention against llama.cpp's
-# bidirectional logits differs by far more than the agreement above.
-if [ $have_lc = 1 ] && [ -x bin/dllm-cli ]; then
-    ids=$(awk 'BEGIN {for (i = 0; i < 128; i++) printf "%d ", (i * 7919 + 13) % 31999}')
-    if bin/dllm-cli logits --model "$out/llada-12l-f16.gguf" --ids "$ids" --causal --threads "$threads" \
-        --out "$out/dllm-causal-f16.128.f32" 2>/dev/null; then
-        echo "control, dllm causal vs llama.cpp bidirectional, f16 L=128: $($py tests/bench/compare_logits.py \
-            "$out/dllm-causal-f16.128.f32" "$out/lc-f16.128.f32" 128 2>&1)"
-    fi
-fi
+exit 0
