@@ -17,6 +17,7 @@
  * Both print the prompt followed by its continuation, special tokens
  * skipped; the diffusion answer is cut at its first EOS/EOT. */
 #include "cli/cli.h"
+#include "engine/cpu/cpu.h"
 
 #include <errno.h>
 #include <math.h>
@@ -61,9 +62,14 @@ static int parse_ids(const char *s, int32_t **ids, int *n)
 
 static void *load_backend(const struct model *m, int argc, char **argv)
 {
-    const char *th = cli_opt(argc, argv, "--threads");
+    const char *th = cli_opt(argc, argv, "--threads"), *ws = cli_opt(argc, argv, "--weights");
     char err[512];
-    void *ctx = backend_cpu()->load(m, th ? atoi(th) : 0, err, sizeof err);
+    struct cpu_opts o = {th ? atoi(th) : 0, CPU_WEIGHTS_AUTO, 0};
+    if (ws && cpu_weights_parse(ws, &o.weights)) {
+        fprintf(stderr, "dllm-cli: --weights takes auto, f32, stream or bf16 (got %s)\n", ws);
+        return NULL;
+    }
+    void *ctx = cpu_load_opts(m, &o, err, sizeof err);
     if (!ctx)
         fprintf(stderr, "dllm-cli: %s\n", err);
     return ctx;

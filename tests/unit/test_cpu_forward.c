@@ -1,7 +1,7 @@
 /* The CPU forward on tiny random models built in memory: batch invariance
  * (bit-identical alone or in a batch), attention masks, the two RoPE
  * layouts, Dream's shift, stacked vs per-canvas GEMMs, streamed vs resident
- * weights. Numbers against an independent implementation are the job of
+ * weights, BF16 products. Numbers against an independent implementation are the job of
  * tests/suite_ref.sh. */
 #include "tests/unit/check.h"
 #include "engine/cpu/cpu.h"
@@ -194,9 +194,9 @@ static const int32_t ids_a[] = {3, 17, 5, 39, 0, 22, 8};
 static const int32_t ids_b[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
 static const int32_t ids_c[] = {30, 31, 32, 33, 34};
 
-static void check_invariance(struct tmodel *tm)
+static void check_invariance(struct tmodel *tm, enum cpu_weights_mode w)
 {
-    void *ctx = load(tm, CPU_WEIGHTS_AUTO, 0);
+    void *ctx = load(tm, w, 0);
     if (!ctx)
         return;
     const struct backend *be = backend_cpu();
@@ -250,7 +250,7 @@ void test_cpu_batch_invariance_llada(void)
 {
     struct tmodel tm;
     build_llama(&tm, ARCH_LLADA, 1);
-    check_invariance(&tm);
+    check_invariance(&tm, CPU_WEIGHTS_AUTO);
     tm_free(&tm);
 }
 
@@ -258,7 +258,7 @@ void test_cpu_batch_invariance_dream(void)
 {
     struct tmodel tm;
     build_llama(&tm, ARCH_DREAM, 2);
-    check_invariance(&tm);
+    check_invariance(&tm, CPU_WEIGHTS_AUTO);
     tm_free(&tm);
 }
 
@@ -266,7 +266,7 @@ void test_cpu_batch_invariance_bert(void)
 {
     struct tmodel tm;
     build_bert(&tm, ARCH_ROBERTA, 3);
-    check_invariance(&tm);
+    check_invariance(&tm, CPU_WEIGHTS_AUTO);
     tm_free(&tm);
 }
 
@@ -581,5 +581,100 @@ void test_cpu_stream_matches_resident(void)
         backend_cpu()->free(cr);
     if (cs)
         backend_cpu()->free(cs);
+    tm_free(&tm);
+}
+
+/* CPU_WEIGHTS_BF16 (where the CPU has AVX512-BF16; else loading it must
+ * fail naming the feature): batch invariance as above, stacked and padded
+ * layouts the same bits as per canvas (the kernel sums every row in one
+ * order whatever the row count), and logits near the f32 ones (both
+ * operands rounded to 8 significant bits: 2e-2 of the logit scale). */
+void test_cpu_bf16_weights(void)
+{
+    struct tmodel tm;
+    build_llama(&tm, ARCH_LLADA, 11);
+    if (!cpu_bf16_supported()) {
+        char err[256] = "";
+        struct cpu_opts o = {1, CPU_WEIGHTS_BF16, 0};
+        void *ctx = cpu_load_opts(&tm.m, &o, err, sizeof err);
+        CHECK(ctx == NULL);
+        CHECK(strstr(err, "AVX512-BF16") != NULL);
+        tm_free(&tm);
+        fprintf(stderr, "    (no AVX512-BF16 here: only the refusal checked)\n");
+        return;
+    }
+    check_invariance(&tm, CPU_WEIGHTS_BF16);
+    void *cf = load(&tm, CPU_WEIGHTS_RESIDENT, 0), *cb = load(&tm, CPU_WEIGHTS_BF16, 0);
+    void *cp = load(&tm, CPU_WEIGHTS_BF16, CPU_STACK_PLAIN);
+    if (cf && cb && cp) {
+        CHECK(cpu_weights_bf16(cb) == 1 && cpu_weights_bf16(cf) == 0);
+        struct denoise_row r = row_of(ids_b, 12, ATTN_FULL);
+        float *lf = logits_of(cf, &r), *lb = logits_of(cb, &r);
+        double scale = 0;
+        for (int i = 0; i < 12 * 40; i++)
+            scale = fmax(scale, fabs(lf[i]));
+        double d = max_diff(lf, lb, 12 * 40);
+        CHECK(d < 2e-2 * scale);
+        CHECK(d > 0); /* the BF16 path did run */
+        free(lf);
+        free(lb);
+        int32_t q[12];
+        for (int i = 0; i < 12; i++)
+            q[i] = i;
+        struct denoise_row rows[2] = {row_of(ids_b, 12, ATTN_FULL), row_of(ids_a, 7, ATTN_FULL)};
+        rows[0].query = rows[1].query = q;
+        rows[0].n_query = 12;
+        rows[1].n_query = 7;
+        struct denoise_pos o1[19], o2[19];
+        struct denoise_batch b1 = {rows, 2, o1}, b2 = {rows, 2, o2};
+        char err[256];
+        CHECK(backend_cpu()->denoise(cb, &b1, err, sizeof err) == 0);
+        CHECK(backend_cpu()->denoise(cp, &b2, err, sizeof err) == 0);
+        CHECK(memcmp(o1, o2, sizeof o1) == 0);
+    }
+    if (cf)
+        backend_cpu()->free(cf);
+    if (cb)
+        backend_cpu()->free(cb);
+    if (cp)
+        backend_cpu()->free(cp);
+    tm_free(&tm);
+    build_bert(&tm, ARCH_BERT, 12);
+    check_invariance(&tm, CPU_WEIGHTS_BF16);
+    tm_free(&tm);
+}
+
+/* AUTO takes BF16 only for BF16/quantized projections on a CPU with the
+ * feature; an F32 model stays f32. */
+void test_cpu_bf16_auto(void)
+{
+    struct tmodel tm;
+    build_llama(&tm, ARCH_LLADA, 13);
+    void *c = load(&tm, CPU_WEIGHTS_AUTO, 0);
+    if (c) {
+        CHECK(cpu_weights_bf16(c) == 0);
+        backend_cpu()->free(c);
+    }
+    for (int i = 0; i < tm.n; i++) {
+        struct tensor *t = &tm.t[i];
+        if (t->ne[1] == 1)
+            continue;
+        size_t n = (size_t)(t->ne[0] * t->ne[1]);
+        uint16_t *h = malloc(2 * n);
+        for (size_t j = 0; j < n; j++) { /* truncation: exact BF16 values */
+            uint32_t u;
+            memcpy(&u, &((const float *)t->data)[j], 4);
+            h[j] = (uint16_t)(u >> 16);
+        }
+        free((void *)t->data);
+        t->data = h;
+        t->type = DT_BF16;
+        t->nbytes = 2 * n;
+    }
+    c = load(&tm, CPU_WEIGHTS_AUTO, 0);
+    if (c) {
+        CHECK(cpu_weights_bf16(c) == cpu_bf16_supported());
+        backend_cpu()->free(c);
+    }
     tm_free(&tm);
 }
