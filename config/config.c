@@ -42,6 +42,10 @@ static const struct opt opts[] = {
     {"model", "model", "-m", OPT_STR, OFF(model), "models/dllm-kjv.gguf", 0, 0, NULL,
      "GGUF file, Hugging Face directory or llama2.c checkpoint directory"},
     {"model", "backend", NULL, OPT_STR, OFF(backend), "cpu", 0, 0, "cpu|cuda", "denoiser backend"},
+    {"model", "cpu_weights", NULL, OPT_STR, OFF(cpu_weights), "auto", 0, 0, "auto|f32|bf16|stream",
+     "CPU backend weights: f32 (converted at load), bf16 (projections as BF16 on AVX512-BF16, f32 sums), "
+     "stream (dequantized per step); auto: bf16 for BF16/quantized files where the CPU has AVX512-BF16, "
+     "else f32 when it fits half the memory, else stream"},
     {"model", "chat_template", NULL, OPT_STR, OFF(chat_template), "auto", 0, 0, "auto|llama3|chatml|none",
      "chat template family (auto: from the model's own template)"},
     {"limits", "max_body_bytes", NULL, OPT_LONG, OFF(max_body_bytes), "1048576", 1024, 1073741824.0, NULL,

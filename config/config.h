@@ -24,6 +24,7 @@ struct config {
     /* model */
     char *model;             /* GGUF file or model directory */
     char *backend;           /* "cpu" or "cuda" */
+    char *cpu_weights;       /* "auto", "f32", "bf16", "stream" (engine/cpu/cpu.h) */
     char *chat_template;     /* "auto", "llama3", "chatml" */
     /* limits */
     long max_body_bytes;

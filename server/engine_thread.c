@@ -2,6 +2,7 @@
  * to the loop thread is the outbox plus uv_async_send(); it never touches a
  * connection. */
 #include "server/server.h"
+#include "engine/cpu/cpu.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +115,11 @@ static void *engine_main(void *arg)
         fail(s, "backend '%s' is not available in this build%s", cfg->backend, "");
         return NULL;
     }
-    s->be_ctx = s->be->load(s->model, cfg->threads, err, sizeof err);
+    struct cpu_opts co = {cfg->threads, CPU_WEIGHTS_AUTO, 0};
+    if (s->be == backend_cpu() && cfg->cpu_weights && cpu_weights_parse(cfg->cpu_weights, &co.weights) == 0)
+        s->be_ctx = cpu_load_opts(s->model, &co, err, sizeof err); /* the config's choice checked it */
+    else
+        s->be_ctx = s->be->load(s->model, cfg->threads, err, sizeof err);
     if (!s->be_ctx) {
         fail(s, "backend %s cannot load the model: %s", s->be->name, err);
         return NULL;
