@@ -1,5 +1,6 @@
 /* bin/bench_sched [MODEL] [--gen N] [--steps N] [--block N] [--threads N]
  *                 [--cache-only] [--cgen N] [--csteps N] [--cn N] [--prompt N]
+ *                 [--weights auto|f32|stream|bf16]
  *
  * The canvas scheduler on the CPU backend:
  * 1. aggregate throughput at 1, 4 and 16 concurrent requests (all admitted
@@ -346,6 +347,12 @@ int main(int argc, char **argv)
     int cn = arg_int(argc, argv, "--cn", 8);
     int cache_only = has_flag(argc, argv, "--cache-only");
     prompt_ids = arg_int(argc, argv, "--prompt", 0);
+    enum cpu_weights_mode weights = CPU_WEIGHTS_AUTO;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--weights") == 0 && cpu_weights_parse(argv[i + 1], &weights)) {
+            printf("bench_sched: --weights takes auto, f32, stream or bf16\n");
+            return 2;
+        }
     const char *dump_path = NULL;
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], "--dump") == 0)
@@ -359,7 +366,7 @@ int main(int argc, char **argv)
         return 0;
     }
     const struct backend *be = backend_cpu();
-    struct cpu_opts o = {threads, CPU_WEIGHTS_AUTO, 0};
+    struct cpu_opts o = {threads, weights, 0};
     void *ctx = be ? cpu_load_opts(m, &o, err, sizeof err) : NULL;
     o.stack_rows = CPU_STACK_PLAIN;
     void *ctx_stacked = ctx ? cpu_load_opts(m, &o, err, sizeof err) : NULL;
@@ -374,8 +381,9 @@ int main(int argc, char **argv)
         model_free(m);
         return 0;
     }
-    printf("bench_sched: %s (%s, %d layers, d_model %d, vocab %d), CPU backend, %d OpenBLAS thread(s)\n", path,
-           arch_name(m->cfg.arch), m->cfg.n_layers, m->cfg.d_model, m->cfg.vocab_size, threads);
+    printf("bench_sched: %s (%s, %d layers, d_model %d, vocab %d), CPU backend, %d thread(s), %s products\n", path,
+           arch_name(m->cfg.arch), m->cfg.n_layers, m->cfg.d_model, m->cfg.vocab_size, threads,
+           cpu_weights_bf16(ctx) ? "bf16" : "f32");
     int rc = 0;
     struct gen_params p = {.gen_length = gen, .steps = steps, .block_length = block};
     if (!cache_only) {

@@ -38,6 +38,10 @@ threads=${DLLM_BENCH_THREADS:-2}
 rounds=${DLLM_BENCH_ROUNDS:-3}
 runs=${DLLM_BENCH_RUNS:-3}
 part=${DLLM_BENCH_PART:-all}
+# dllm's weights: f32 products always, BF16 products where the CPU has them
+# (engine/cpu/bf16.c; auto picks them for the Q8_0 file, not the F16 one)
+wmodes=f32
+grep -q avx512_bf16 /proc/cpuinfo && wmodes="f32 bf16"
 gens=${DLLM_BENCH_GEN:-128 256}
 gen_rounds=${DLLM_BENCH_GEN_ROUNDS:-1}
 version=${DLLM_LLAMACPP_VERSION:-3.22.1}
@@ -117,45 +121,54 @@ fi
 # ------------------------------------------------------------ per forward
 forward_part() {
     echo "per forward: $rounds rounds x $runs forwards"
-    printf '%-6s %5s %16s %16s %13s  %s\n' type L "dllm ms" "llama.cpp ms" ratio \
-        "logits: max|diff| / max|logit|, argmax agreement"
+    printf '%-6s %-7s %5s %16s %16s %13s  %s\n' type weights L "dllm ms" "llama.cpp ms" ratio \
+        "logits vs llama.cpp: max|diff| / max|logit|, argmax agreement"
     for t in f16 q8_0; do
         model=$out/llada-12l-$t.gguf
-        : > "$out/$t.dllm.txt"
         : > "$out/$t.lc.txt"
+        for w in $wmodes; do
+            : > "$out/$t.dllm-$w.txt"
+        done
         for r in $(seq "$rounds"); do
-            bin/bench_forward "$model" --threads "$threads" --runs "$runs" --out "$out/dllm-$t" 128 256 \
-                >> "$out/$t.dllm.txt" 2>&1
+            for w in $wmodes; do
+                bin/bench_forward "$model" --threads "$threads" --runs "$runs" --weights "$w" \
+                    --out "$out/dllm-$t-$w" 128 256 >> "$out/$t.dllm-$w.txt" 2>&1
+            done
             if [ $have_lc = 1 ]; then
                 "$prog" "$model" --backends "$lib" --threads "$threads" --runs "$runs" --out "$out/lc-$t" 128 256 \
                     >> "$out/$t.lc.txt" 2>&1
             fi
         done
-        for L in 128 256; do
-            d=$(grep "^dllm L=$L " "$out/$t.dllm.txt" | field median_ms | median)
-            dbest=$(grep "^dllm L=$L " "$out/$t.dllm.txt" | field min_ms | sort -n | head -n 1)
-            l=skipped lbest= ratio=- agree=-
-            if [ $have_lc = 1 ]; then
-                l=$(grep "^llama.cpp L=$L " "$out/$t.lc.txt" | field median_ms | median)
-                lbest=$(grep "^llama.cpp L=$L " "$out/$t.lc.txt" | field min_ms | sort -n | head -n 1)
-                [ -n "$l" ] && [ -n "$d" ] && ratio=$(awk -v a="$l" -v b="$d" -v c="$lbest" -v e="$dbest" \
-                    'BEGIN {printf "%.2f (%.2f)", a / b, c / e}')
-                agree=$($py tests/bench/compare_logits.py "$out/dllm-$t.$L.f32" "$out/lc-$t.$L.f32" "$L" 2>&1)
-            fi
-            printf '%-6s %5d %16s %16s %13s  %s\n' "$t" "$L" "${d:-failed} (${dbest:--})" \
-                "${l:-failed} (${lbest:--})" "$ratio" "$agree"
+        for w in $wmodes; do
+            for L in 128 256; do
+                d=$(grep "^dllm L=$L " "$out/$t.dllm-$w.txt" | field median_ms | median)
+                dbest=$(grep "^dllm L=$L " "$out/$t.dllm-$w.txt" | field min_ms | sort -n | head -n 1)
+                l=skipped lbest= ratio=- agree=-
+                if [ $have_lc = 1 ]; then
+                    l=$(grep "^llama.cpp L=$L " "$out/$t.lc.txt" | field median_ms | median)
+                    lbest=$(grep "^llama.cpp L=$L " "$out/$t.lc.txt" | field min_ms | sort -n | head -n 1)
+                    [ -n "$l" ] && [ -n "$d" ] && ratio=$(awk -v a="$l" -v b="$d" -v c="$lbest" -v e="$dbest" \
+                        'BEGIN {printf "%.2f (%.2f)", a / b, c / e}')
+                    agree=$($py tests/bench/compare_logits.py "$out/dllm-$t-$w.$L.f32" "$out/lc-$t.$L.f32" "$L" 2>&1)
+                fi
+                printf '%-6s %-7s %5d %16s %16s %13s  %s\n' "$t" "$w" "$L" "${d:-failed} (${dbest:--})" \
+                    "${l:-failed} (${lbest:--})" "$ratio" "$agree"
+            done
         done
     done
     echo "ms: median of the rounds' medians (best single forward); ratio = llama.cpp ms / dllm ms, above 1: dllm faster"
-    echo "raw lines: $out/*.dllm.txt, $out/*.lc.txt"
+    echo "raw lines: $out/*.dllm-*.txt, $out/*.lc.txt"
 
     # Which engine a difference comes from: both against float64 logits of the
     # file's own weights (tests/bench/ref_llada_logits.py), at L=128.
     for t in f16 q8_0; do
         ref=$out/ref-$t.128.f32
         $py tests/bench/ref_llada_logits.py "$out/llada-12l-$t.gguf" 128 "$ref" 2>/dev/null || continue
-        line="float64 reference, $t L=128: dllm $($py tests/bench/compare_logits.py "$ref" "$out/dllm-$t.128.f32" 128 2>&1)"
-        [ $have_lc = 1 ] && line="$line; llama.cpp $($py tests/bench/compare_logits.py "$ref" "$out/lc-$t.128.f32" 128 2>&1)"
+        line="float64 reference, $t L=128:"
+        for w in $wmodes; do
+            line="$line dllm $w $($py tests/bench/compare_logits.py "$ref" "$out/dllm-$t-$w.128.f32" 128 2>&1);"
+        done
+        [ $have_lc = 1 ] && line="$line llama.cpp $($py tests/bench/compare_logits.py "$ref" "$out/lc-$t.128.f32" 128 2>&1)"
         echo "$line"
     done
 
@@ -175,34 +188,38 @@ forward_part() {
 gen_part() {
     echo
     echo "per generated token: prompt 64 + gen G, block 32, steps = G, low_confidence, greedy, one request"
-    printf '%-6s %5s %8s %14s %14s %14s %16s %14s\n' type gen canvas "dllm none" "dllm prefix" "dllm dual" \
-        "llama.cpp" "ratio (dual)"
-    local t g L
+    printf '%-6s %-7s %5s %7s %11s %11s %11s %11s  %s\n' type weights gen canvas "dllm none" "dllm prefix" \
+        "dllm dual" "llama.cpp" "ratio llama.cpp / dllm: dual, prefix, none"
+    local t g L w
     for t in f16 q8_0; do
         local model=$out/llada-12l-$t.gguf
         for g in $gens; do
             L=$((64 + g))
-            : > "$out/gen-$t-$g.dllm.txt"
-            local r
-            for r in $(seq "$gen_rounds"); do
-                bin/bench_sched "$model" --cache-only --prompt 64 --cgen "$g" --csteps "$g" --block 32 --cn 1 \
-                    --threads "$threads" >> "$out/gen-$t-$g.dllm.txt" 2>&1
-            done
-            # ms per generated token: the last column of the cache table
-            local none prefix dual lc=skipped lct= ratio=-
-            none=$(awk '$1 == "none" {print $NF}' "$out/gen-$t-$g.dllm.txt" | median)
-            prefix=$(awk '$1 == "prefix" {print $NF}' "$out/gen-$t-$g.dllm.txt" | median)
-            dual=$(awk '$1 == "dual" {print $NF}' "$out/gen-$t-$g.dllm.txt" | median)
+            local lc=skipped lct=
             if [ $have_lc = 1 ]; then
                 "$prog" "$model" --backends "$lib" --threads "$threads" --runs "$runs" "$L" \
                     > "$out/gen-$t-$g.lc.txt" 2>&1
                 lc=$(grep "^llama.cpp L=$L " "$out/gen-$t-$g.lc.txt" | field median_ms | median)
                 [ -n "$lc" ] && lct=$(awk -v f="$lc" -v s="$g" -v g="$g" 'BEGIN {printf "%.2f", f * s / g}')
-                [ -n "$lct" ] && [ -n "$dual" ] && ratio=$(awk -v a="$lct" -v b="$dual" -v c="$prefix" \
-                    -v d="$none" 'BEGIN {printf "%.2f (prefix %.2f, none %.2f)", a / b, a / c, a / d}')
             fi
-            printf '%-6s %5d %8d %14s %14s %14s %16s %14s\n' "$t" "$g" "$L" "${none:-failed}" \
-                "${prefix:-failed}" "${dual:-failed}" "${lct:-$lc}" "$ratio"
+            for w in $wmodes; do
+                local f=$out/gen-$t-$g-$w.dllm.txt r
+                : > "$f"
+                for r in $(seq "$gen_rounds"); do
+                    bin/bench_sched "$model" --cache-only --prompt 64 --cgen "$g" --csteps "$g" --block 32 --cn 1 \
+                        --threads "$threads" --weights "$w" >> "$f" 2>&1
+                done
+                # ms per generated token: the last column of the cache table
+                local none prefix dual ratio=-
+                none=$(awk '$1 == "none" {print $NF}' "$f" | median)
+                prefix=$(awk '$1 == "prefix" {print $NF}' "$f" | median)
+                dual=$(awk '$1 == "dual" {print $NF}' "$f" | median)
+                [ -n "$lct" ] && [ -n "$dual" ] && [ -n "$prefix" ] && [ -n "$none" ] &&
+                    ratio=$(awk -v a="$lct" -v b="$dual" -v c="$prefix" -v d="$none" \
+                        'BEGIN {printf "%.2f, %.2f, %.2f", a / b, a / c, a / d}')
+                printf '%-6s %-7s %5d %7d %11s %11s %11s %11s  %s\n' "$t" "$w" "$g" "$L" "${none:-failed}" \
+                    "${prefix:-failed}" "${dual:-failed}" "${lct:-$lc}" "$ratio"
+            done
         done
     done
     echo "ms per generated token: dllm = wall time of the whole generation / gen (median of $gen_rounds run(s));"
