@@ -174,8 +174,8 @@ static void fill_params(const struct api_request *r, const struct model *m, cons
     g->cfg_scale = (float)(r->cfg_scale.set ? r->cfg_scale.v : sched ? 0.0 : cfg->cfg_scale);
     g->t_eps = (float)(r->t_eps.set ? r->t_eps.v : 0.0); /* 0: the scheduler's 1e-5 */
     /* the request's cache, else the config's, else (auto) the family's; the
-     * scheduler never caches MDLM/SEDD rules */
-    int cache = r->cache >= 0 ? r->cache : (cfg->cache ? api_cache_parse(cfg->cache) : -1);
+     * MDLM/SEDD samplers take none (a server-wide cache gives way to them) */
+    int cache = r->cache >= 0 ? r->cache : sched ? CACHE_OFF : (cfg->cache ? api_cache_parse(cfg->cache) : -1);
     g->cache = cache >= 0 ? (enum cache_mode)cache : api_cache_auto(m);
     /* n choices: seeds seed, seed + 1, ... */
     g->seed = (uint64_t)r->seed.v + (uint64_t)j;
@@ -218,7 +218,8 @@ static int check_rule(const struct api_request *r, const struct model *m, const 
         return -1;
     }
     const char *refused = r->block_length.set ? "block_length" : r->threshold.set && r->threshold.v > 0 ? "threshold"
-                          : r->cfg_scale.set && r->cfg_scale.v > 0 ? "cfg_scale" : NULL;
+                          : r->cfg_scale.set && r->cfg_scale.v > 0 ? "cfg_scale"
+                          : r->cache > CACHE_OFF ? "cache" : NULL;
     if (refused) {
         api_error_set(e, 400, refused, "'%s' does not apply to the %s sampler (it denoises every span at once, "
                       "on its noise schedule).", refused, name);

@@ -75,3 +75,60 @@ void test_api_cache_defaults(void)
     CHECK_INT(api_cache_parse("dual"), CACHE_DUAL);
     CHECK_INT(api_cache_parse("auto"), -1);
 }
+
+/* Through api_build on the default model: a request's cache reaches
+ * gen_params; the config's server-wide cache applies to LLaDA but gives way
+ * to an MDLM model's sampler (which takes none), where a request that asks
+ * for one is a 400 naming cache. */
+void test_api_cache_build(void)
+{
+    struct model *m;
+    char err[256];
+    FILE *f = fopen("models/dllm-kjv.gguf", "rb");
+    if (!f) {
+        check_skip("models/dllm-kjv.gguf not found");
+        return;
+    }
+    fclose(f);
+    if (!CHECK(model_open("models/dllm-kjv.gguf", &m, err, sizeof err) == 0))
+        return;
+    struct config c = cache_cfg("prefix");
+    struct api_request r;
+    struct api_error e;
+    struct api_job *jobs;
+    int n;
+    static const char *bodies[3] = {"{\"prompt\": \"x\"}", "{\"prompt\": \"x\", \"cache\": \"dual\"}",
+                                    "{\"prompt\": \"x\", \"cache\": \"none\"}"};
+    static const enum cache_mode want_llada[3] = {CACHE_PREFIX, CACHE_DUAL, CACHE_OFF};
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT(api_parse(API_COMPLETION, bodies[i], strlen(bodies[i]), &c, &r, &e), 0);
+        if (CHECK_INT(api_build(&r, m, &c, &jobs, &n, &e), 0)) {
+            CHECK_INT(jobs[0].params.cache, want_llada[i]);
+            api_jobs_free(jobs, n);
+        }
+        api_request_free(&r);
+    }
+    c.cache = "auto";
+    CHECK_INT(api_parse(API_COMPLETION, bodies[0], strlen(bodies[0]), &c, &r, &e), 0);
+    if (CHECK_INT(api_build(&r, m, &c, &jobs, &n, &e), 0)) {
+        CHECK_INT(jobs[0].params.cache, CACHE_DUAL);
+        api_jobs_free(jobs, n);
+    }
+    api_request_free(&r);
+    m->cfg.arch = ARCH_MDLM;
+    m->cfg.time_cond = 1;
+    c.cache = "dual";
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT(api_parse(API_COMPLETION, bodies[i], strlen(bodies[i]), &c, &r, &e), 0);
+        int rc = api_build(&r, m, &c, &jobs, &n, &e);
+        if (i == 1) {
+            CHECK_INT(rc, -1);
+            CHECK_STR(e.param, "cache");
+        } else if (CHECK_INT(rc, 0)) {
+            CHECK_INT(jobs[0].params.cache, CACHE_OFF);
+            api_jobs_free(jobs, n);
+        }
+        api_request_free(&r);
+    }
+    model_free(m);
+}
