@@ -211,10 +211,10 @@ static int check_rule(const struct api_request *r, const struct model *m, const 
         }
         return 0;
     }
-    if (m->cfg.graph_uniform) {
-        api_error_set(e, 400, "model",
-                      "This SEDD model uses the uniform transition graph, which dllm does not sample (its "
-                      "samplers need every token's score); absorbing-graph models are supported.");
+    if (m->cfg.graph_uniform && rule == REMASK_MDLM) {
+        api_error_set(e, 400, "remasking",
+                      "Invalid value for 'remasking': 'mdlm' unmasks tokens and this SEDD model uses the uniform "
+                      "transition graph (no mask); use auto, euler or analytic.");
         return -1;
     }
     const char *refused = r->block_length.set ? "block_length" : r->threshold.set && r->threshold.v > 0 ? "threshold"

@@ -182,6 +182,21 @@ double rng_u01(uint64_t seed, uint64_t step, uint64_t pos, uint64_t index); /* [
 
 enum attn_kind { ATTN_FULL, ATTN_CAUSAL, ATTN_BLOCK_CAUSAL };
 
+/* What the per-position reduction computes. */
+enum reduce_mode {
+    REDUCE_SOFTMAX = 0,         /* a draw (or argmax) of softmax of the logits */
+    /* SEDD's uniform graph (graph_lib.py Uniform with sampling.py): the
+     * logits are log scores (the current token i = row->ids[pos] has 0);
+     * the draw is categorical over max(0, w) of the reference's
+     * unnormalised probabilities, the chosen token == i when it stays.
+     * Euler (coef = dt sigma'(t)): w_y = coef s_y / V, w_i = 1 - sum of those.
+     * Analytic (coef = sigma(t) - sigma(t - dt), or sigma(t_eps) for the
+     * final denoiser): w = staggered_score(s, coef) * transp_transition(i, coef).
+     * temperature/top-k/top-p do not apply; banned ids are never moved to. */
+    REDUCE_SEDD_UNIFORM_EULER,
+    REDUCE_SEDD_UNIFORM_ANALYTIC,
+};
+
 /* How the backend reduces one row's logits at each queried position. */
 struct reduce_params {
     float temperature;   /* 0: argmax; > 0: Gumbel-max sample of softmax(l/T) */
@@ -191,6 +206,8 @@ struct reduce_params {
     uint64_t seed;       /* per request; draws keyed (seed, step, position, vocab index) */
     uint32_t step;
     int32_t banned[2];   /* token ids forced to -inf before choosing (-1: none) */
+    int mode;            /* enum reduce_mode */
+    double coef;         /* the SEDD uniform modes' step coefficient */
 };
 
 #define REDUCE_MAX_TOP 20
@@ -334,8 +351,9 @@ struct sched_event {
     int total_steps;
     /* FRAME: the whole canvas */
     const int32_t *canvas;
-    const uint8_t *masked;     /* 1 where still masked */
-    const uint8_t *fresh;      /* 1 where committed in this step */
+    const uint8_t *masked;     /* 1 where still masked; NULL: none (SEDD uniform
+                                * frames, whose spans always hold tokens) */
+    const uint8_t *fresh;      /* 1 where committed (uniform: changed) in this step */
     const float *conf;         /* confidence at commit, per position */
     int len;
     int span_start, span_end;  /* the first masked span [start, end) */

@@ -161,6 +161,37 @@ static inline CPU_HD void cpu_softmax_acc(float x, float m, double *s, double *q
     *q += (double)e * d;
 }
 
+/* SEDD's uniform graph: the log of the unnormalised probability that a
+ * position whose current token i has log score l_i moves to y (log score
+ * l_y; is_cur when y == i), -inf where that weight is <= 0 (the reference's
+ * categorical draw never picks it). lse = ln of the sum of the scores over
+ * all V tokens. With s = e^l, S = sum s, the reference's weights are
+ *   euler (coef = dt sigma'(t)):  w_y = coef s_y / V,  w_i = 1 - sum_{y!=i} w_y
+ *   analytic (coef = D, e = e^-D, c = (1 - e)/V): staggered_score times
+ *   transp_transition: w_y = (c/e)(s_y - c S),
+ *   w_i = ((s_i - c S)/e)(1 - (V - 1) c).
+ * Written against lse so no score is exponentiated on its own. */
+static inline CPU_HD double cpu_sedd_uniform_logw(int analytic, double coef, int V, double lse, double l_i,
+                                                  double l_y, int is_cur)
+{
+    if (!analytic) {
+        double k = coef / (double)V;
+        if (!is_cur)
+            return k > 0.0 ? log(k) + l_y : -INFINITY;
+        /* sum over y != i of s_y = S (1 - s_i / S) */
+        double rest = exp(lse) * -expm1(l_i - lse);
+        double w = 1.0 - k * rest;
+        return w > 0.0 ? log(w) : -INFINITY;
+    }
+    double c = -expm1(-coef) / (double)V;
+    double d = exp((is_cur ? l_i : l_y) - lse) - c; /* (s - c S) / S */
+    if (!(d > 0.0))
+        return -INFINITY;
+    if (!is_cur)
+        return log(expm1(coef) / (double)V) + lse + log(d); /* c/e = expm1(D)/V */
+    return coef + lse + log(d) + log1p(-(double)(V - 1) * c);
+}
+
 /* ------------------------------------------------------ the reduction */
 
 struct cpu_reduce_scratch {
@@ -175,6 +206,11 @@ void cpu_reduce_scratch_free(struct cpu_reduce_scratch *s);
  * place). pos keys the random draws together with rp->seed and rp->step. */
 void cpu_reduce(float *logits, int vocab, const struct reduce_params *rp, int pos,
                 struct cpu_reduce_scratch *s, struct denoise_pos *out);
+/* The REDUCE_SEDD_UNIFORM_* modes: cur is the position's current token.
+ * out gets the token (cur when it stays), prob = its share of the positive
+ * weights, the raw softmax figures of the token and the logsumexp. */
+void cpu_reduce_sedd_uniform(const float *logits, int vocab, const struct reduce_params *rp, int pos,
+                             int32_t cur, struct denoise_pos *out);
 
 /* ------------------------------------------- private to the engine/cpu files */
 

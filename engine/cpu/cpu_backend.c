@@ -140,8 +140,13 @@ static int reduce_row(struct cpu_ctx *c, const struct denoise_batch *b, int r, s
             for (size_t i = 0; i < nv; i++)
                 c->slab[i] = cpu_cfg_mix(c->slab[i], c->slab2[i], row->cfg_scale);
         }
-        for (int i = 0; i < n; i++)
-            cpu_reduce(c->slab + (size_t)i * V, V, &row->rp, row->query[q0 + i], &c->rs, &out[q0 + i]);
+        for (int i = 0; i < n; i++) {
+            int pos = row->query[q0 + i];
+            if (row->rp.mode == REDUCE_SOFTMAX)
+                cpu_reduce(c->slab + (size_t)i * V, V, &row->rp, pos, &c->rs, &out[q0 + i]);
+            else
+                cpu_reduce_sedd_uniform(c->slab + (size_t)i * V, V, &row->rp, pos, row->ids[pos], &out[q0 + i]);
+        }
     }
     return 0;
 }

@@ -409,6 +409,11 @@ static int check_rows(const struct cu_ctx *c, const struct denoise_row *rows, in
             snprintf(err, errlen, "cuda: row %d: block-causal attention needs block_len > 0", r);
             return -1;
         }
+        if (row->rp.mode != REDUCE_SOFTMAX && row->n_query > 0) {
+            /* its reduction lives in engine/cpu/reduce_sedd.c only so far */
+            snprintf(err, errlen, "cuda: SEDD's uniform-graph samplers run on the CPU backend only");
+            return -1;
+        }
         total += row->len;
         if (row->len > mx)
             mx = row->len;

@@ -75,6 +75,12 @@ static int alloc_arrays(struct canvas *c)
     return c->ids && c->masked && c->given && c->fresh && c->conf && c->order ? 0 : -1;
 }
 
+int32_t canvas_uniform_token(uint64_t seed, int pos, int vocab)
+{
+    int32_t y = (int32_t)(rng_u01(seed, 0, (uint64_t)pos, SCHED_RNG_UNIFORM_START) * (double)vocab);
+    return y < vocab ? y : vocab - 1;
+}
+
 int canvas_build(struct canvas *c, const struct canvas_seg *segs, int n_segs,
                  const struct gen_params *p, const struct model_config *cfg, int max_canvas,
                  char *err, size_t errlen)
@@ -83,7 +89,9 @@ int canvas_build(struct canvas *c, const struct canvas_seg *segs, int n_segs,
     int rc = check_params(p, err, errlen);
     if (rc)
         return rc;
-    if (cfg->mask_id < 0 || cfg->mask_id >= cfg->vocab_size) {
+    /* SEDD's uniform graph has no mask: its spans start as random tokens */
+    int uniform = cfg->graph_uniform && cfg->arch == ARCH_SEDD;
+    if (!uniform && (cfg->mask_id < 0 || cfg->mask_id >= cfg->vocab_size)) {
         snprintf(err, errlen, "model: no mask token, it cannot denoise");
         return SCHED_EINVAL;
     }
@@ -144,6 +152,7 @@ int canvas_build(struct canvas *c, const struct canvas_seg *segs, int n_segs,
     }
 
     c->len = (int)total;
+    c->uniform = uniform;
     c->n_gen = (int)n_masked;
     c->block_len = block_len;
     c->n_blocks = c->n_gen / block_len;
@@ -164,7 +173,7 @@ int canvas_build(struct canvas *c, const struct canvas_seg *segs, int n_segs,
             c->spans[c->n_spans].len = segs[i].n;
             c->n_spans++;
             for (int j = 0; j < segs[i].n; j++) {
-                c->ids[at + j] = cfg->mask_id;
+                c->ids[at + j] = uniform ? canvas_uniform_token(p->seed, at + j, cfg->vocab_size) : cfg->mask_id;
                 c->masked[at + j] = 1;
                 c->order[g++] = at + j;
             }

@@ -28,7 +28,8 @@ void events_step(struct sched_req *r, sched_event_fn fn, void *cb_user)
     if (r->want_frames) {
         event_base(&ev, r, SCHED_EV_FRAME);
         ev.canvas = r->cv.ids;
-        ev.masked = r->cv.masked;
+        /* the uniform graph's spans hold their current tokens at every step */
+        ev.masked = r->cv.uniform ? NULL : r->cv.masked;
         ev.fresh = r->cv.fresh;
         ev.conf = r->cv.conf;
         fn(cb_user, &ev);

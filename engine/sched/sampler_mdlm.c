@@ -34,6 +34,15 @@
  * and throws away) change nothing. The SEDD model needs its S at every
  * step: one forward per step over the masked positions, as the reference.
  *
+ * SEDD's uniform graph (graph_lib.py Uniform): every span position starts
+ * as a uniformly random token (sample_limit) and may change at every step,
+ * to a token whose weight needs all the scores (see enum reduce_mode), so
+ * the backend draws it (REDUCE_SEDD_UNIFORM_EULER/ANALYTIC, coef dt
+ * sigma'(t) or sigma(t) - sigma(t - dt); the final denoiser is the analytic
+ * update with sigma(t_eps)). The positions stay unsettled (masked[] = 1,
+ * no text) until that final step commits them all; mdlm needs a mask and
+ * is refused.
+ *
  * Random numbers: the move draws are rng_u01(seed, step, position,
  * SCHED_RNG_MOVE), the tokens the backend's (seed, step, position, vocab)
  * draws, so a request's canvas does not depend on its batch. */
@@ -104,9 +113,8 @@ int sampler_check(const struct gen_params *p, const struct model_config *cfg, in
                  arch_name(cfg->arch));
         return SCHED_EINVAL;
     }
-    if (cfg->graph_uniform) {
-        snprintf(err, errlen,
-                 "model: SEDD's uniform graph is not supported (its samplers need every token's score)");
+    if (cfg->graph_uniform && p->remasking == REMASK_MDLM) {
+        snprintf(err, errlen, "remasking: mdlm needs a mask; SEDD's uniform graph samples with euler or analytic");
         return SCHED_EINVAL;
     }
     if (!(p->t_eps >= 0.0f && p->t_eps < 1.0f)) {
@@ -139,6 +147,12 @@ int sampler_sched_plan(struct sched_req *r, int n)
     const struct canvas *c = &r->cv;
     const struct gen_params *p = &r->p;
     int N = c->steps_per_block, i = c->bstep;
+    if (c->uniform) {
+        /* every span position may move at every step; the final one commits */
+        r->n_query = n;
+        r->n_pick = -1;
+        return n;
+    }
     if (i >= N) {
         /* the final step: every position still masked gets a token */
         r->n_query = n;
@@ -174,6 +188,37 @@ void sampler_sched_rows(struct sched_req *r, struct denoise_row *rows)
         rows[0].rp.temperature = 0.0f;
     rows[0].rp.banned[0] = r->cfg->mask_id;
     rows[0].rp.banned[1] = p->ban_eos ? r->cfg->eos_id : -1;
+    if (c->uniform) {
+        double t_eps = t_eps_of(p), dt = (1.0 - t_eps) / (double)N, t = noise_time(i, N, t_eps);
+        if (i >= N) {
+            rows[0].rp.mode = REDUCE_SEDD_UNIFORM_ANALYTIC;
+            rows[0].rp.coef = noise_sigma(&r->noise, t_eps);
+        } else if (p->remasking == REMASK_SEDD_EULER) {
+            rows[0].rp.mode = REDUCE_SEDD_UNIFORM_EULER;
+            rows[0].rp.coef = dt * noise_dsigma(&r->noise, t);
+        } else {
+            rows[0].rp.mode = REDUCE_SEDD_UNIFORM_ANALYTIC;
+            rows[0].rp.coef = noise_sigma(&r->noise, t) - noise_sigma(&r->noise, t - dt);
+        }
+    }
+}
+
+/* The uniform graph's step: every asked position takes its draw; only the
+ * final step settles them (rule_commit then commits all). */
+static int uniform_select(struct sched_req *r)
+{
+    struct canvas *c = &r->cv;
+    if (c->bstep >= c->steps_per_block)
+        return r->n_query;
+    for (int j = 0; j < r->n_query; j++) {
+        const struct sched_cand *x = &r->cand[j];
+        if (x->token < 0)
+            continue;
+        c->fresh[x->pos] = c->ids[x->pos] != x->token;
+        c->ids[x->pos] = x->token;
+        c->conf[x->pos] = x->prob;
+    }
+    return 0;
 }
 
 int sampler_sched_select(struct sched_req *r, const struct denoise_pos *out)
@@ -181,6 +226,8 @@ int sampler_sched_select(struct sched_req *r, const struct denoise_pos *out)
     const struct canvas *c = &r->cv;
     const struct gen_params *p = &r->p;
     int n = r->n_query;
+    if (c->uniform)
+        return uniform_select(r);
     if (r->n_pick >= 0)
         return n; /* decided before the forward, or the final step */
     int N = c->steps_per_block, i = c->bstep, k = 0;

@@ -60,7 +60,12 @@
  *   cfg_scale and a block_length short of the spans are refused. The
  *   temperature/top-k/top-p of gen_params shape the token draws (the API
  *   sends temperature 1 unless asked); MDLM's noise removal is an argmax.
- *   SEDD's uniform graph is refused (its samplers need every score).
+ *   SEDD's uniform graph (euler, analytic; mdlm is refused naming
+ *   remasking): the spans start as uniformly random tokens, every span
+ *   position is asked at every step and takes the backend's draw
+ *   (REDUCE_SEDD_UNIFORM_*, the current token when it stays), the spans
+ *   stay "masked" (unsettled, no text) until the final denoising step
+ *   commits them all; frames show the current tokens.
  * - FRAME and DONE events carry the masked spans; DONE the final canvas.
  * - Key/value caches (gen_params.cache, Fast-dLLM): a request with
  *   CACHE_PREFIX or CACHE_DUAL gets one cache per row (its CFG twin has its
@@ -96,13 +101,14 @@
 #define SCHED_RNG_ORIGIN ((1ull << 40) + 1)
 #define SCHED_RNG_ALG_TEMP ((1ull << 40) + 2)
 #define SCHED_RNG_MOVE ((1ull << 40) + 3) /* MDLM/SEDD: does a masked position move */
+#define SCHED_RNG_UNIFORM_START ((1ull << 40) + 4) /* SEDD uniform: a span's first tokens */
 
 /* ------------------------------------------------------------- canvas.c */
 
 struct canvas {
     int len;
     int32_t *ids;        /* tokens, mask id where masked */
-    uint8_t *masked;     /* 1 where masked now */
+    uint8_t *masked;     /* 1 where masked now (uniform: not final yet) */
     uint8_t *given;      /* 1 where the request gave the token */
     uint8_t *fresh;      /* 1 where committed by the last step */
     float *conf;         /* probability at commit, 0 elsewhere */
@@ -118,7 +124,12 @@ struct canvas {
     int bstep;           /* step within the current block */
     int step;            /* steps taken */
     int shown_start, shown_end; /* bounds of the block the last step worked on */
+    int uniform;         /* SEDD uniform graph: spans hold random tokens, not masks */
 };
+
+/* SEDD uniform graph: the starting token of span position pos (graph_lib.py
+ * sample_limit, uniform over the vocabulary), keyed by the request's seed. */
+int32_t canvas_uniform_token(uint64_t seed, int pos, int vocab);
 
 /* Builds the canvas of a request and checks it against the model and limits.
  * SCHED_EINVAL with a message naming the field on a bad request. */

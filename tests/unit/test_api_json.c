@@ -464,11 +464,19 @@ void test_api_build_canvas_and_family_rules(void)
             api_request_free(&r);
         }
     }
+    /* the uniform graph samples with euler/analytic (auto: analytic), never mdlm */
+    m.cfg.arch = ARCH_SEDD;
     m.cfg.graph_uniform = 1;
     body = "{\"prompt\": \"x\"}";
     CHECK_INT(api_parse(API_COMPLETION, body, strlen(body), &c, &r, &e), 0);
+    CHECK_INT(api_build(&r, &m, &c, &jobs, &n, &e), 0);
+    CHECK_INT(jobs[0].params.remasking, REMASK_SEDD_ANALYTIC);
+    api_jobs_free(jobs, n);
+    api_request_free(&r);
+    body = "{\"prompt\": \"x\", \"remasking\": \"mdlm\"}";
+    CHECK_INT(api_parse(API_COMPLETION, body, strlen(body), &c, &r, &e), 0);
     CHECK_INT(api_build(&r, &m, &c, &jobs, &n, &e), -1);
-    CHECK_STR(e.param, "model");
+    CHECK_STR(e.param, "remasking");
     api_request_free(&r);
     tok_free(t);
 }

@@ -438,8 +438,9 @@ void test_sched_schedule_rules_refuse_other_families_and_bad_noise(void)
     s = m_sched(&f, ARCH_SEDD, NOISE_GEOMETRIC);
     m_model.cfg.graph_uniform = 1;
     p.block_length = 0;
-    p.remasking = REMASK_SEDD_EULER;
+    p.remasking = REMASK_MDLM; /* the uniform graph has no mask to unmask */
     CHECK_INT(m_submit(s, 8, p, &c), SCHED_EINVAL);
+    p.remasking = REMASK_SEDD_EULER;
     m_model.cfg.graph_uniform = 0;
     m_model.cfg.sigma_min = 0;
     CHECK_INT(m_submit(s, 8, p, &c), SCHED_EINVAL);
