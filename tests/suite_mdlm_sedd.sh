@@ -4,7 +4,8 @@
 # bin/dllm-server and driven through the HTTP API (tests/http/mdlm_sedd.mjs):
 # completions and fill-in-the-blanks canvases with every sampler (mdlm,
 # euler, analytic), streamed frames, batch invariance, auto's choice, and the
-# 400s (other families' rules, t_eps, block_length, the uniform graph).
+# 400s (other families' rules, t_eps, block_length, mdlm on the uniform
+# graph); the uniform graph's spans of random tokens settling at the end.
 set -u
 cd "$(dirname "$0")/.."
 source tests/lib.sh
@@ -61,6 +62,7 @@ serve bin/dllm-server sedd_uni_hf "$models/sedd_uni_hf" sedd uniform
 if [ -x bin/dllm-server-asan ]; then
     serve bin/dllm-server-asan asan_mdlm_tc_hf "$models/mdlm_tc_hf" mdlm
     serve bin/dllm-server-asan asan_sedd_hf "$models/sedd_hf" sedd
+    serve bin/dllm-server-asan asan_sedd_uni_hf "$models/sedd_uni_hf" sedd uniform
 else
     t_skip "mdlm/sedd under the sanitizer build" "bin/dllm-server-asan not built (make test builds it)"
 fi
