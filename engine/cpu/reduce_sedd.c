@@ -19,6 +19,8 @@ void cpu_reduce_sedd_uniform(const float *l, int V, const struct reduce_params *
     out->token = -1;
     if (cur < 0 || cur >= V)
         return;
+    /* no usable score (every logit -inf, or NaN): the token stays */
+    out->token = cur;
     float mx = -INFINITY;
     for (int y = 0; y < V; y++)
         if (l[y] > mx)
