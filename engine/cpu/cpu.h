@@ -340,6 +340,9 @@ int cpu_linear(struct cpu_ctx *c, const struct cpu_mat *w, const float *bias, co
 /* norms.c */
 void cpu_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 void cpu_layernorm(float *out, const float *x, const float *w, const float *b, int n, float eps);
+/* Mean and 1/sqrt(variance + eps) of x, summed in double (LayerNorm and the
+ * DiT's modulated LayerNorm share them). */
+void cpu_layernorm_stats(const float *x, int n, float eps, float *mu, float *inv);
 void cpu_gelu(float *x, size_t n);
 void cpu_swiglu(float *gate, const float *up, size_t n); /* gate = silu(gate) * up */
 int cpu_rope_table(struct cpu_ctx *c, int len);

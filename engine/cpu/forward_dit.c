@@ -55,16 +55,8 @@ static float row_sigma(const struct cpu_ctx *c, const struct denoise_row *row)
 static void ln_modulate(float *out, const float *x, const float *w, const float *shift, const float *scale, int n,
                         float eps)
 {
-    double mean = 0;
-    for (int i = 0; i < n; i++)
-        mean += x[i];
-    mean /= n;
-    double var = 0;
-    for (int i = 0; i < n; i++)
-        var += ((double)x[i] - mean) * ((double)x[i] - mean);
-    var /= n;
-    float inv = (float)(1.0 / sqrt(var + eps));
-    float mu = (float)mean;
+    float mu, inv;
+    cpu_layernorm_stats(x, n, eps, &mu, &inv);
     for (int i = 0; i < n; i++)
         out[i] = (x[i] - mu) * inv * w[i] * (1.0f + scale[i]) + shift[i];
 }

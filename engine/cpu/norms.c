@@ -16,7 +16,7 @@ void cpu_rmsnorm(float *out, const float *x, const float *w, int n, float eps)
         out[i] = x[i] * scale * w[i];
 }
 
-void cpu_layernorm(float *out, const float *x, const float *w, const float *b, int n, float eps)
+void cpu_layernorm_stats(const float *x, int n, float eps, float *mu, float *inv)
 {
     double mean = 0;
     for (int i = 0; i < n; i++)
@@ -26,8 +26,14 @@ void cpu_layernorm(float *out, const float *x, const float *w, const float *b, i
     for (int i = 0; i < n; i++)
         var += ((double)x[i] - mean) * ((double)x[i] - mean);
     var /= n;
-    float inv = (float)(1.0 / sqrt(var + eps));
-    float mu = (float)mean;
+    *inv = (float)(1.0 / sqrt(var + eps));
+    *mu = (float)mean;
+}
+
+void cpu_layernorm(float *out, const float *x, const float *w, const float *b, int n, float eps)
+{
+    float mu, inv;
+    cpu_layernorm_stats(x, n, eps, &mu, &inv);
     for (int i = 0; i < n; i++)
         out[i] = (x[i] - mu) * inv * w[i] + b[i];
 }

@@ -148,15 +148,13 @@ const struct tensor *model_tensor(const struct model *m, const char *name)
     return NULL;
 }
 
-/* Checks a tensor's shape: n1 == 0 means a vector of n0. Missing tensors are
- * an error only when required. */
-static int want(const struct model *m, const char *name, int64_t n0, int64_t n1, int required, char *err,
-                size_t errlen)
+int model_want_tensor(const struct model *m, const char *name, int64_t n0, int64_t n1, int required, char *err,
+                      size_t errlen)
 {
     const struct tensor *t = model_tensor(m, name);
     if (!t) {
         if (required)
-            snprintf(err, errlen, "%s: tensor '%s' is missing", m->path, name);
+            snprintf(err, errlen, "%s: tensor '%s' is missing (%s)", m->path, name, arch_name(m->cfg.arch));
         return required ? -1 : 0;
     }
     int64_t w1 = n1 ? n1 : 1;
@@ -174,7 +172,7 @@ static int want_blk(const struct model *m, int l, const char *suffix, int64_t n0
 {
     char name[96];
     snprintf(name, sizeof name, "blk.%d.%s", l, suffix);
-    return want(m, name, n0, n1, required, err, errlen);
+    return model_want_tensor(m, name, n0, n1, required, err, errlen);
 }
 
 static int check_llama_shapes(const struct model *m, char *err, size_t errlen)
@@ -182,7 +180,8 @@ static int check_llama_shapes(const struct model *m, char *err, size_t errlen)
     const struct model_config *c = &m->cfg;
     int64_t d = c->d_model, q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim;
     int64_t ff = c->d_ff, V = c->vocab_size;
-    if (want(m, "output_norm.weight", d, 0, 1, err, errlen) || want(m, "output.weight", d, V, 0, err, errlen))
+    if (model_want_tensor(m, "output_norm.weight", d, 0, 1, err, errlen) ||
+        model_want_tensor(m, "output.weight", d, V, 0, err, errlen))
         return -1;
     for (int l = 0; l < c->n_layers; l++) {
         if (want_blk(m, l, "attn_norm.weight", d, 0, 1, err, errlen) ||
@@ -212,11 +211,14 @@ static int check_bert_shapes(const struct model *m, char *err, size_t errlen)
                  (long long)d);
         return -1;
     }
-    if (want(m, "token_embd_norm.weight", d, 0, 1, err, errlen) ||
-        want(m, "token_embd_norm.bias", d, 0, 1, err, errlen) || want(m, "mlm.dense.weight", d, d, 0, err, errlen) ||
-        want(m, "mlm.dense.bias", d, 0, 0, err, errlen) || want(m, "mlm.norm.weight", d, 0, 0, err, errlen) ||
-        want(m, "mlm.norm.bias", d, 0, 0, err, errlen) || want(m, "output.weight", d, V, 0, err, errlen) ||
-        want(m, "output.bias", V, 0, 0, err, errlen))
+    if (model_want_tensor(m, "token_embd_norm.weight", d, 0, 1, err, errlen) ||
+        model_want_tensor(m, "token_embd_norm.bias", d, 0, 1, err, errlen) ||
+        model_want_tensor(m, "mlm.dense.weight", d, d, 0, err, errlen) ||
+        model_want_tensor(m, "mlm.dense.bias", d, 0, 0, err, errlen) ||
+        model_want_tensor(m, "mlm.norm.weight", d, 0, 0, err, errlen) ||
+        model_want_tensor(m, "mlm.norm.bias", d, 0, 0, err, errlen) ||
+        model_want_tensor(m, "output.weight", d, V, 0, err, errlen) ||
+        model_want_tensor(m, "output.bias", V, 0, 0, err, errlen))
         return -1;
     static const char *const sq[] = {"attn_q", "attn_k", "attn_v", "attn_output"};
     static const char *const norms[] = {"attn_output_norm", "layer_output_norm"};
@@ -302,7 +304,7 @@ int model_finish(struct model *m, char *err, size_t errlen)
         c->rope_theta = 10000.0f;
     if (c->norm_eps <= 0)
         c->norm_eps = c->arch == ARCH_BERT || c->arch == ARCH_ROBERTA ? 1e-12f : 1e-5f;
-    if (want(m, "token_embd.weight", c->d_model, c->vocab_size, 1, err, errlen))
+    if (model_want_tensor(m, "token_embd.weight", c->d_model, c->vocab_size, 1, err, errlen))
         return -1;
     c->tied_output = model_tensor(m, "output.weight") == NULL;
     if (dit) {

@@ -165,6 +165,10 @@ void model_keep_map(struct model *m, void *map, size_t size);
 void model_keep_buffer(struct model *m, void *buf);
 /* After a loader: ties, mask/eot fallbacks, defaults, sanity checks. */
 int model_finish(struct model *m, char *err, size_t errlen);
+/* Checks a tensor's shape: n1 == 0 means a vector of n0. A missing tensor is
+ * an error (naming it and the architecture) only when required. */
+int model_want_tensor(const struct model *m, const char *name, int64_t n0, int64_t n1, int required, char *err,
+                      size_t errlen);
 /* The end of every open: model_finish when the loader succeeded (rc == 0),
  * then *out = m, or m freed and -1 on any failure. */
 int model_deliver(struct model *m, int rc, struct model **out, char *err, size_t errlen);

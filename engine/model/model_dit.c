@@ -261,23 +261,6 @@ int dit_gguf_config(const struct gguf *g, struct model *m, const char *arch, cha
 
 /* ----------------------------------------------------------- shared checks */
 
-static int want(const struct model *m, const char *name, int64_t n0, int64_t n1, char *err, size_t errlen)
-{
-    const struct tensor *t = model_tensor(m, name);
-    if (!t) {
-        snprintf(err, errlen, "%s: tensor '%s' is missing (%s)", m->path, name, arch_name(m->cfg.arch));
-        return -1;
-    }
-    int64_t w1 = n1 ? n1 : 1;
-    if (t->ne[0] != n0 || t->ne[1] != w1 || t->ne[2] != 1 || t->ne[3] != 1) {
-        snprintf(err, errlen, "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]", m->path,
-                 name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
-                 (long long)n0, (long long)w1);
-        return -1;
-    }
-    return 0;
-}
-
 static int check_shapes(const struct model *m, char *err, size_t errlen)
 {
     const struct model_config *c = &m->cfg;
@@ -292,11 +275,15 @@ static int check_shapes(const struct model *m, char *err, size_t errlen)
         snprintf(err, errlen, "%s: tensor 't_embd.fc1.weight' has an implausible width %lld", m->path, (long long)nf);
         return -1;
     }
-    if (want(m, "t_embd.fc1.weight", nf, cd, err, errlen) || want(m, "t_embd.fc1.bias", cd, 0, err, errlen) ||
-        want(m, "t_embd.fc2.weight", cd, cd, err, errlen) || want(m, "t_embd.fc2.bias", cd, 0, err, errlen) ||
-        want(m, "output_norm.weight", d, 0, err, errlen) || want(m, "output_adaln.weight", cd, 2 * d, err, errlen) ||
-        want(m, "output_adaln.bias", 2 * d, 0, err, errlen) || want(m, "output.weight", d, V, err, errlen) ||
-        want(m, "output.bias", V, 0, err, errlen))
+    if (model_want_tensor(m, "t_embd.fc1.weight", nf, cd, 1, err, errlen) ||
+        model_want_tensor(m, "t_embd.fc1.bias", cd, 0, 1, err, errlen) ||
+        model_want_tensor(m, "t_embd.fc2.weight", cd, cd, 1, err, errlen) ||
+        model_want_tensor(m, "t_embd.fc2.bias", cd, 0, 1, err, errlen) ||
+        model_want_tensor(m, "output_norm.weight", d, 0, 1, err, errlen) ||
+        model_want_tensor(m, "output_adaln.weight", cd, 2 * d, 1, err, errlen) ||
+        model_want_tensor(m, "output_adaln.bias", 2 * d, 0, 1, err, errlen) ||
+        model_want_tensor(m, "output.weight", d, V, 1, err, errlen) ||
+        model_want_tensor(m, "output.bias", V, 0, 1, err, errlen))
         return -1;
     for (int l = 0; l < c->n_layers; l++) {
         char n[96];
@@ -308,7 +295,7 @@ static int check_shapes(const struct model *m, char *err, size_t errlen)
         };
         for (size_t i = 0; i < sizeof blk / sizeof blk[0]; i++) {
             snprintf(n, sizeof n, "blk.%d.%s", l, blk[i].s);
-            if (want(m, n, blk[i].n0, blk[i].n1, err, errlen))
+            if (model_want_tensor(m, n, blk[i].n0, blk[i].n1, 1, err, errlen))
                 return -1;
         }
     }
