@@ -120,6 +120,32 @@ extern "C" {
 
 typedef __nv_bfloat16 bf16;
 
+/* Sum over the block (blockDim.x a multiple of 32, at most 1024). Every
+ * thread gets the result. Shared by the norm kernels of every .cu file. */
+static __device__ __forceinline__ float block_sum(float v)
+{
+    __shared__ float part[32];
+    __shared__ float total;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (lane == 0)
+        part[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        int nw = (int)(blockDim.x >> 5);
+        float w = lane < nw ? part[lane] : 0.0f;
+        for (int o = 16; o > 0; o >>= 1)
+            w += __shfl_xor_sync(0xffffffffu, w, o);
+        if (lane == 0)
+            total = w;
+    }
+    __syncthreads();
+    float r = total;
+    __syncthreads(); /* part/total may be reused by the next call */
+    return r;
+}
+
 #define CUDA_RESERVE_BYTES ((size_t)256 << 20) /* CUDA context, cuBLAS workspace */
 #define CUDA_MAX_GRAPHS 8                      /* forward shapes kept as graphs */
 

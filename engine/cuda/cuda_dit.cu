@@ -82,31 +82,6 @@ void cu_dit_cond(const struct cu_ctx *c, float sigma, uint16_t *out)
 
 /* ---------------------------------------------------------------- kernels */
 
-/* Sum over the block (blockDim.x a multiple of 32); every thread gets it. */
-static __device__ float block_sum(float v)
-{
-    __shared__ float part[32];
-    __shared__ float total;
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0)
-        part[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        int nw = (int)(blockDim.x >> 5);
-        float w = lane < nw ? part[lane] : 0.0f;
-        for (int o = 16; o > 0; o >>= 1)
-            w += __shfl_xor_sync(0xffffffffu, w, o);
-        if (lane == 0)
-            total = w;
-    }
-    __syncthreads();
-    float r = total;
-    __syncthreads();
-    return r;
-}
-
 static __global__ void modulate_kernel(const float *h, const float *w, const float *mod, int ld_mod, int shift_at,
                                        int scale_at, const int32_t *trow, int D, float eps, bf16 *xb)
 {

@@ -13,32 +13,6 @@ static int blocks_for(size_t n, int threads)
     return b > 65535 * 8 ? 65535 * 8 : (int)b;
 }
 
-/* Sum over the block (blockDim.x a multiple of 32, at most 1024). Every
- * thread gets the result. */
-static __device__ float block_sum(float v)
-{
-    __shared__ float part[32];
-    __shared__ float total;
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0)
-        part[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        int nw = (int)(blockDim.x >> 5);
-        float w = lane < nw ? part[lane] : 0.0f;
-        for (int o = 16; o > 0; o >>= 1)
-            w += __shfl_xor_sync(0xffffffffu, w, o);
-        if (lane == 0)
-            total = w;
-    }
-    __syncthreads();
-    float r = total;
-    __syncthreads(); /* part/total may be reused by the next call */
-    return r;
-}
-
 static __global__ void embed_kernel(const bf16 *tok, const bf16 *pos_tab, const bf16 *type0, const int32_t *ids,
                                     const int32_t *pos, int pos_offset, int D, float *h)
 {
