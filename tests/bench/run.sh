@@ -17,7 +17,7 @@ for b in bin/bench_*; do
     echo "=== $name"
     case "$name" in
         bench_tok) "$b" "$text" "$model" ;;
-        bench_cpu | bench_dit) "$b" ;;
+        bench_cpu | bench_dit | bench_bf16) "$b" ;;
         *) "$b" "$model" ;;
     esac
 done
