@@ -126,6 +126,8 @@ void cpu_stack_probe(struct cpu_ctx *c)
                                     {32, 32, 31, 1, 200, 48, 9, 16, 77, 300, 6, 25}};
     int threads = openblas_get_num_threads();
     c->pad = 1;
+    if (c->bf16)
+        return; /* the BF16 kernel's rows are the same bits stacked or not: no pad needed */
     if (c->cfg.n_layers < 1 || !c->layers || threads < 1)
         goto none;
     const struct cpu_mat *mats[2] = {&c->layers[0].wq, &c->layers[0].w_down};

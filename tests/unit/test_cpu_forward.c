@@ -605,8 +605,10 @@ void test_cpu_bf16_weights(void)
     }
     check_invariance(&tm, CPU_WEIGHTS_BF16);
     void *cf = load(&tm, CPU_WEIGHTS_RESIDENT, 0), *cb = load(&tm, CPU_WEIGHTS_BF16, 0);
-    void *cp = load(&tm, CPU_WEIGHTS_BF16, CPU_STACK_PLAIN);
-    if (cf && cb && cp) {
+    void *cp = load(&tm, CPU_WEIGHTS_BF16, CPU_STACK_PLAIN), *cq = load(&tm, CPU_WEIGHTS_BF16, CPU_STACK_PADDED);
+    if (cf && cb && cp && cq) {
+        int pad = 0;
+        CHECK(cpu_stack_mode(cq, &pad) == CPU_STACK_PADDED && pad == 1); /* no probe needed */
         CHECK(cpu_weights_bf16(cb) == 1 && cpu_weights_bf16(cf) == 0);
         struct denoise_row r = row_of(ids_b, 12, ATTN_FULL);
         float *lf = logits_of(cf, &r), *lb = logits_of(cb, &r);
@@ -625,12 +627,14 @@ void test_cpu_bf16_weights(void)
         rows[0].query = rows[1].query = q;
         rows[0].n_query = 12;
         rows[1].n_query = 7;
-        struct denoise_pos o1[19], o2[19];
-        struct denoise_batch b1 = {rows, 2, o1}, b2 = {rows, 2, o2};
+        struct denoise_pos o1[19], o2[19], o3[19];
+        struct denoise_batch b1 = {rows, 2, o1}, b2 = {rows, 2, o2}, b3 = {rows, 2, o3};
         char err[256];
         CHECK(backend_cpu()->denoise(cb, &b1, err, sizeof err) == 0);
         CHECK(backend_cpu()->denoise(cp, &b2, err, sizeof err) == 0);
+        CHECK(backend_cpu()->denoise(cq, &b3, err, sizeof err) == 0);
         CHECK(memcmp(o1, o2, sizeof o1) == 0);
+        CHECK(memcmp(o1, o3, sizeof o1) == 0);
     }
     if (cf)
         backend_cpu()->free(cf);
@@ -638,6 +642,8 @@ void test_cpu_bf16_weights(void)
         backend_cpu()->free(cb);
     if (cp)
         backend_cpu()->free(cp);
+    if (cq)
+        backend_cpu()->free(cq);
     tm_free(&tm);
     build_bert(&tm, ARCH_BERT, 12);
     check_invariance(&tm, CPU_WEIGHTS_BF16);
