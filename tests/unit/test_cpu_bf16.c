@@ -89,7 +89,7 @@ out:
 void test_cpu_bf16_gemm(void)
 {
     if (!cpu_bf16_supported()) {
-        fprintf(stderr, "    (no AVX512-BF16 here: skipped)\n");
+        check_skip("this CPU has no AVX512-BF16");
         return;
     }
     check_shape(1, 16, 2, 1);
