@@ -5,6 +5,9 @@
 #define DLLM_CHECK_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
 
 struct unit_test {
     const char *name;
@@ -19,6 +22,19 @@ int check_str(const char *got, const char *want, const char *what, const char *f
 void check_skip(const char *why);
 /* Path to the shared folder beside the checkout (../shared), or NULL. */
 const char *check_shared_dir(void);
+
+/* rmodel.c: an in-memory model of random F32 tensors (values offset +
+ * scale * U[-0.5, 0.5) from an LCG seeded by rng); the test fills m.cfg. */
+#define RMODEL_MAX 128
+struct rmodel {
+    struct model m;
+    struct tensor t[RMODEL_MAX];
+    int n;
+    uint64_t rng;
+};
+float rmodel_rand(struct rmodel *rm);
+float *rmodel_add(struct rmodel *rm, const char *name, int64_t cols, int64_t rows, float scale, float offset);
+void rmodel_free(struct rmodel *rm);
 
 #define CHECK(c) check_true((c) != 0, #c, __FILE__, __LINE__)
 #define CHECK_INT(got, want) check_int((got), (want), #got, __FILE__, __LINE__)

@@ -15,50 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KT_MAX 96
 #define KV_V 40
 #define KV_D 32
 
-struct kmodel {
-    struct model m;
-    struct tensor t[KT_MAX];
-    int n;
-    uint64_t rng;
-};
 
-static float krand(struct kmodel *km)
-{
-    km->rng = km->rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((km->rng >> 40) / (double)(1ull << 24)) - 0.5f;
-}
-
-static void kadd(struct kmodel *km, const char *name, int64_t cols, int64_t rows, float scale, float offset)
-{
-    struct tensor *t = &km->t[km->n++];
-    float *d = malloc(sizeof(float) * (size_t)(cols * rows));
-    for (int64_t i = 0; i < cols * rows; i++)
-        d[i] = offset + scale * krand(km);
-    t->name = strdup(name);
-    t->type = DT_F32;
-    t->n_dims = rows > 1 ? 2 : 1;
-    t->ne[0] = cols;
-    t->ne[1] = rows;
-    t->ne[2] = t->ne[3] = 1;
-    t->data = d;
-    t->nbytes = sizeof(float) * (size_t)(cols * rows);
-    km->m.n_tensors = km->n;
-    km->m.tensors = km->t;
-}
-
-static void kfree(struct kmodel *km)
-{
-    for (int i = 0; i < km->n; i++) {
-        free(km->t[i].name);
-        free((void *)km->t[i].data);
-    }
-}
-
-static void build(struct kmodel *km, enum arch a, uint64_t seed)
+static void build(struct rmodel *km, enum arch a, uint64_t seed)
 {
     memset(km, 0, sizeof *km);
     km->rng = seed;
@@ -80,18 +41,18 @@ static void build(struct kmodel *km, enum arch a, uint64_t seed)
     c->bos_id = c->eos_id = c->mask_id = -1;
     int kv = c->n_kv_heads * c->head_dim;
     char n[64];
-    kadd(km, "token_embd.weight", KV_D, KV_V, 1.0f, 0.0f);
+    rmodel_add(km, "token_embd.weight", KV_D, KV_V, 1.0f, 0.0f);
     if (bert) {
-        kadd(km, "position_embd.weight", KV_D, 64, 0.5f, 0.0f);
-        kadd(km, "token_types.weight", KV_D, 2, 0.5f, 0.0f);
-        kadd(km, "token_embd_norm.weight", KV_D, 1, 0.2f, 1.0f);
-        kadd(km, "token_embd_norm.bias", KV_D, 1, 0.2f, 0.0f);
+        rmodel_add(km, "position_embd.weight", KV_D, 64, 0.5f, 0.0f);
+        rmodel_add(km, "token_types.weight", KV_D, 2, 0.5f, 0.0f);
+        rmodel_add(km, "token_embd_norm.weight", KV_D, 1, 0.2f, 1.0f);
+        rmodel_add(km, "token_embd_norm.bias", KV_D, 1, 0.2f, 0.0f);
     } else {
-        kadd(km, "output_norm.weight", KV_D, 1, 0.2f, 1.0f);
-        kadd(km, "output.weight", KV_D, KV_V, 0.5f, 0.0f);
+        rmodel_add(km, "output_norm.weight", KV_D, 1, 0.2f, 1.0f);
+        rmodel_add(km, "output.weight", KV_D, KV_V, 0.5f, 0.0f);
     }
     for (int l = 0; l < 2; l++) {
-#define T(s, cols, rows, sc, off) (snprintf(n, sizeof n, "blk.%d." s, l), kadd(km, n, cols, rows, sc, off))
+#define T(s, cols, rows, sc, off) (snprintf(n, sizeof n, "blk.%d." s, l), rmodel_add(km, n, cols, rows, sc, off))
         T("attn_q.weight", KV_D, KV_D, 0.4f, 0.0f);
         T("attn_k.weight", KV_D, kv, 0.4f, 0.0f);
         T("attn_v.weight", KV_D, kv, 0.4f, 0.0f);
@@ -121,15 +82,15 @@ static void build(struct kmodel *km, enum arch a, uint64_t seed)
 #undef T
     }
     if (bert) {
-        kadd(km, "mlm.dense.weight", KV_D, KV_D, 0.4f, 0.0f);
-        kadd(km, "mlm.dense.bias", KV_D, 1, 0.2f, 0.0f);
-        kadd(km, "mlm.norm.weight", KV_D, 1, 0.2f, 1.0f);
-        kadd(km, "mlm.norm.bias", KV_D, 1, 0.2f, 0.0f);
-        kadd(km, "output.bias", KV_V, 1, 0.2f, 0.0f);
+        rmodel_add(km, "mlm.dense.weight", KV_D, KV_D, 0.4f, 0.0f);
+        rmodel_add(km, "mlm.dense.bias", KV_D, 1, 0.2f, 0.0f);
+        rmodel_add(km, "mlm.norm.weight", KV_D, 1, 0.2f, 1.0f);
+        rmodel_add(km, "mlm.norm.bias", KV_D, 1, 0.2f, 0.0f);
+        rmodel_add(km, "output.bias", KV_V, 1, 0.2f, 0.0f);
     }
 }
 
-static void *kload(struct kmodel *km)
+static void *kload(struct rmodel *km)
 {
     char err[256] = "";
     struct cpu_opts o = {1, CPU_WEIGHTS_AUTO, 0};
@@ -195,11 +156,11 @@ void test_cpu_cache_window_matches_uncached(void)
     const struct backend *be = backend_cpu();
     for (int ai = 0; ai < N_ARCHS; ai++) {
         for (int variant = 0; variant < 2; variant++) {
-            struct kmodel km;
+            struct rmodel km;
             build(&km, archs[ai], 100 + (uint64_t)ai);
             void *ctx = kload(&km);
             if (!ctx) {
-                kfree(&km);
+                rmodel_free(&km);
                 continue;
             }
             char err[256] = "";
@@ -230,7 +191,7 @@ void test_cpu_cache_window_matches_uncached(void)
             free(want);
             be->cache_free(ctx, kc);
             be->free(ctx);
-            kfree(&km);
+            rmodel_free(&km);
         }
     }
 }
@@ -244,11 +205,11 @@ void test_cpu_cache_prefix_exact_when_causal(void)
     const struct backend *be = backend_cpu();
     enum arch as[2] = {ARCH_LLAMA, ARCH_LLADA};
     for (int i = 0; i < 2; i++) {
-        struct kmodel km;
+        struct rmodel km;
         build(&km, as[i], 7 + (uint64_t)i);
         void *ctx = kload(&km);
         if (!ctx) {
-            kfree(&km);
+            rmodel_free(&km);
             continue;
         }
         char err[256] = "";
@@ -282,7 +243,7 @@ void test_cpu_cache_prefix_exact_when_causal(void)
         free(want);
         be->cache_free(ctx, kc);
         be->free(ctx);
-        kfree(&km);
+        rmodel_free(&km);
     }
 }
 
@@ -293,11 +254,11 @@ void test_cpu_cache_batch_invariance(void)
     const struct backend *be = backend_cpu();
     enum arch as[3] = {ARCH_LLADA, ARCH_DREAM, ARCH_ROBERTA};
     for (int i = 0; i < 3; i++) {
-        struct kmodel km;
+        struct rmodel km;
         build(&km, as[i], 31 + (uint64_t)i);
         void *ctx = kload(&km);
         if (!ctx) {
-            kfree(&km);
+            rmodel_free(&km);
             continue;
         }
         char err[256] = "";
@@ -348,7 +309,7 @@ void test_cpu_cache_batch_invariance(void)
         be->cache_free(ctx, k2);
         be->cache_free(ctx, k3);
         be->free(ctx);
-        kfree(&km);
+        rmodel_free(&km);
     }
 }
 
@@ -358,11 +319,11 @@ void test_cpu_cache_batch_invariance(void)
 void test_cpu_cache_bad_windows(void)
 {
     const struct backend *be = backend_cpu();
-    struct kmodel km;
+    struct rmodel km;
     build(&km, ARCH_DREAM, 5);
     void *ctx = kload(&km);
     if (!ctx) {
-        kfree(&km);
+        rmodel_free(&km);
         return;
     }
     char err[256] = "";
@@ -415,7 +376,7 @@ void test_cpu_cache_bad_windows(void)
     be->cache_free(ctx, ks);
     be->cache_free(ctx, NULL);
     be->free(ctx);
-    kfree(&km);
+    rmodel_free(&km);
 }
 
 /* Padded stacking (CPU_STACK_PADDED): one sgemm over every canvas, each
@@ -428,7 +389,7 @@ void test_cpu_stack_padded_bit_identical(void)
     const struct backend *be = backend_cpu();
     enum arch as[3] = {ARCH_LLADA, ARCH_DREAM, ARCH_ROBERTA};
     for (int i = 0; i < 3; i++) {
-        struct kmodel km;
+        struct rmodel km;
         build(&km, as[i], 71 + (uint64_t)i);
         char err[256] = "";
         struct cpu_opts o = {1, CPU_WEIGHTS_AUTO, CPU_STACK_PADDED};
@@ -439,7 +400,7 @@ void test_cpu_stack_padded_bit_identical(void)
                 be->free(ctx);
             if (ref)
                 be->free(ref);
-            kfree(&km);
+            rmodel_free(&km);
             continue;
         }
         int pad = 0;
@@ -485,6 +446,6 @@ void test_cpu_stack_padded_bit_identical(void)
         be->cache_free(ctx, k2);
         be->free(ctx);
         be->free(ref);
-        kfree(&km);
+        rmodel_free(&km);
     }
 }

@@ -17,48 +17,9 @@
 #define TC 8  /* cond */
 #define TV 40 /* vocabulary, mask = 39 */
 #define TL 2
-#define TMAX 48
 
-struct dm {
-    struct model m;
-    struct tensor t[TMAX];
-    int n;
-    uint64_t rng;
-};
 
-static float frand(struct dm *tm)
-{
-    tm->rng = tm->rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((tm->rng >> 40) / (double)(1ull << 24)) - 0.5f;
-}
-
-static void add(struct dm *tm, const char *name, int64_t cols, int64_t rows, float scale, float offset)
-{
-    struct tensor *t = &tm->t[tm->n++];
-    float *d = malloc(sizeof(float) * (size_t)(cols * rows));
-    for (int64_t i = 0; i < cols * rows; i++)
-        d[i] = offset + scale * frand(tm);
-    t->name = strdup(name);
-    t->type = DT_F32;
-    t->n_dims = rows > 1 ? 2 : 1;
-    t->ne[0] = cols;
-    t->ne[1] = rows;
-    t->ne[2] = t->ne[3] = 1;
-    t->data = d;
-    t->nbytes = sizeof(float) * (size_t)(cols * rows);
-    tm->m.n_tensors = tm->n;
-    tm->m.tensors = tm->t;
-}
-
-static void dm_free(struct dm *tm)
-{
-    for (int i = 0; i < tm->n; i++) {
-        free(tm->t[i].name);
-        free((void *)tm->t[i].data);
-    }
-}
-
-static void build(struct dm *tm, enum arch a, int time_cond, uint64_t seed)
+static void build(struct rmodel *tm, enum arch a, int time_cond, uint64_t seed)
 {
     memset(tm, 0, sizeof *tm);
     tm->rng = seed;
@@ -79,31 +40,31 @@ static void build(struct dm *tm, enum arch a, int time_cond, uint64_t seed)
     c->scale_by_sigma = a == ARCH_SEDD;
     c->mask_id = TV - 1;
     char n[64];
-    add(tm, "token_embd.weight", TD, TV, 2.0f, 0.0f);
-    add(tm, "t_embd.fc1.weight", 32, TC, 0.7f, 0.0f);
-    add(tm, "t_embd.fc1.bias", TC, 1, 0.2f, 0.0f);
-    add(tm, "t_embd.fc2.weight", TC, TC, 1.0f, 0.0f);
-    add(tm, "t_embd.fc2.bias", TC, 1, 0.2f, 0.0f);
+    rmodel_add(tm, "token_embd.weight", TD, TV, 2.0f, 0.0f);
+    rmodel_add(tm, "t_embd.fc1.weight", 32, TC, 0.7f, 0.0f);
+    rmodel_add(tm, "t_embd.fc1.bias", TC, 1, 0.2f, 0.0f);
+    rmodel_add(tm, "t_embd.fc2.weight", TC, TC, 1.0f, 0.0f);
+    rmodel_add(tm, "t_embd.fc2.bias", TC, 1, 0.2f, 0.0f);
     for (int l = 0; l < TL; l++) {
-        snprintf(n, sizeof n, "blk.%d.attn_norm.weight", l), add(tm, n, TD, 1, 0.2f, 1.0f);
-        snprintf(n, sizeof n, "blk.%d.attn_qkv.weight", l), add(tm, n, TD, 3 * TD, 0.5f, 0.0f);
-        snprintf(n, sizeof n, "blk.%d.attn_output.weight", l), add(tm, n, TD, TD, 0.5f, 0.0f);
-        snprintf(n, sizeof n, "blk.%d.ffn_norm.weight", l), add(tm, n, TD, 1, 0.2f, 1.0f);
-        snprintf(n, sizeof n, "blk.%d.ffn_up.weight", l), add(tm, n, TD, 4 * TD, 0.5f, 0.0f);
-        snprintf(n, sizeof n, "blk.%d.ffn_up.bias", l), add(tm, n, 4 * TD, 1, 0.2f, 0.0f);
-        snprintf(n, sizeof n, "blk.%d.ffn_down.weight", l), add(tm, n, 4 * TD, TD, 0.25f, 0.0f);
-        snprintf(n, sizeof n, "blk.%d.ffn_down.bias", l), add(tm, n, TD, 1, 0.2f, 0.0f);
-        snprintf(n, sizeof n, "blk.%d.adaln.weight", l), add(tm, n, TC, 6 * TD, 0.5f, 0.0f);
-        snprintf(n, sizeof n, "blk.%d.adaln.bias", l), add(tm, n, 6 * TD, 1, 0.2f, 0.0f);
+        snprintf(n, sizeof n, "blk.%d.attn_norm.weight", l), rmodel_add(tm, n, TD, 1, 0.2f, 1.0f);
+        snprintf(n, sizeof n, "blk.%d.attn_qkv.weight", l), rmodel_add(tm, n, TD, 3 * TD, 0.5f, 0.0f);
+        snprintf(n, sizeof n, "blk.%d.attn_output.weight", l), rmodel_add(tm, n, TD, TD, 0.5f, 0.0f);
+        snprintf(n, sizeof n, "blk.%d.ffn_norm.weight", l), rmodel_add(tm, n, TD, 1, 0.2f, 1.0f);
+        snprintf(n, sizeof n, "blk.%d.ffn_up.weight", l), rmodel_add(tm, n, TD, 4 * TD, 0.5f, 0.0f);
+        snprintf(n, sizeof n, "blk.%d.ffn_up.bias", l), rmodel_add(tm, n, 4 * TD, 1, 0.2f, 0.0f);
+        snprintf(n, sizeof n, "blk.%d.ffn_down.weight", l), rmodel_add(tm, n, 4 * TD, TD, 0.25f, 0.0f);
+        snprintf(n, sizeof n, "blk.%d.ffn_down.bias", l), rmodel_add(tm, n, TD, 1, 0.2f, 0.0f);
+        snprintf(n, sizeof n, "blk.%d.adaln.weight", l), rmodel_add(tm, n, TC, 6 * TD, 0.5f, 0.0f);
+        snprintf(n, sizeof n, "blk.%d.adaln.bias", l), rmodel_add(tm, n, 6 * TD, 1, 0.2f, 0.0f);
     }
-    add(tm, "output_norm.weight", TD, 1, 0.2f, 1.0f);
-    add(tm, "output_adaln.weight", TC, 2 * TD, 0.5f, 0.0f);
-    add(tm, "output_adaln.bias", 2 * TD, 1, 0.2f, 0.0f);
-    add(tm, "output.weight", TD, TV, 1.0f, 0.0f);
-    add(tm, "output.bias", TV, 1, 0.3f, 0.0f);
+    rmodel_add(tm, "output_norm.weight", TD, 1, 0.2f, 1.0f);
+    rmodel_add(tm, "output_adaln.weight", TC, 2 * TD, 0.5f, 0.0f);
+    rmodel_add(tm, "output_adaln.bias", 2 * TD, 1, 0.2f, 0.0f);
+    rmodel_add(tm, "output.weight", TD, TV, 1.0f, 0.0f);
+    rmodel_add(tm, "output.bias", TV, 1, 0.3f, 0.0f);
 }
 
-static void *load(struct dm *tm)
+static void *load(struct rmodel *tm)
 {
     char err[256];
     struct cpu_opts o = {1, CPU_WEIGHTS_RESIDENT, 0};
@@ -159,11 +120,11 @@ static int same_pos(const struct denoise_pos *a, const struct denoise_pos *b, in
 void test_cpu_dit_batch_invariance(void)
 {
     for (int a = 0; a < 2; a++) {
-        struct dm tm;
+        struct rmodel tm;
         build(&tm, a ? ARCH_SEDD : ARCH_MDLM, 1, 7 + a);
         void *ctx = load(&tm);
         if (!ctx) {
-            dm_free(&tm);
+            rmodel_free(&tm);
             return;
         }
         struct denoise_row rows[3] = {row_of(ids_a, 7, 0.1f), row_of(ids_b, 12, 2.0f), row_of(ids_c, 5, 0.7f)};
@@ -183,17 +144,17 @@ void test_cpu_dit_batch_invariance(void)
         CHECK(same_pos(batch2 + 5, alone + 7, 12));
         CHECK(!same_pos(batch2 + 17, alone, 7)); /* sigma 3 vs 0.1: another answer */
         backend_cpu()->free(ctx);
-        dm_free(&tm);
+        rmodel_free(&tm);
     }
 }
 
 void test_cpu_dit_time_conditioning(void)
 {
-    struct dm tm;
+    struct rmodel tm;
     build(&tm, ARCH_MDLM, 0, 3);
     void *ctx = load(&tm);
     if (!ctx) {
-        dm_free(&tm);
+        rmodel_free(&tm);
         return;
     }
     float *l0 = malloc(sizeof(float) * 12 * TV), *l1 = malloc(sizeof(float) * 12 * TV);
@@ -206,7 +167,7 @@ void test_cpu_dit_time_conditioning(void)
     r1.sigma = -1.0f;
     CHECK_INT(backend_cpu()->logits(ctx, &r1, l1, err, sizeof err), 0);
     backend_cpu()->free(ctx);
-    dm_free(&tm);
+    rmodel_free(&tm);
 
     build(&tm, ARCH_MDLM, 1, 3);
     ctx = load(&tm);
@@ -227,7 +188,7 @@ void test_cpu_dit_time_conditioning(void)
         }
         backend_cpu()->free(ctx);
     }
-    dm_free(&tm);
+    rmodel_free(&tm);
     free(l0);
     free(l1);
 }
@@ -235,7 +196,7 @@ void test_cpu_dit_time_conditioning(void)
 void test_cpu_dit_sedd_output(void)
 {
     /* the same weights as MDLM (time conditioned) and as SEDD */
-    struct dm tm, ts;
+    struct rmodel tm, ts;
     build(&tm, ARCH_MDLM, 1, 11);
     build(&ts, ARCH_SEDD, 1, 11);
     void *cm = load(&tm), *cs = load(&ts);
@@ -266,8 +227,8 @@ void test_cpu_dit_sedd_output(void)
         backend_cpu()->free(cm);
     if (cs)
         backend_cpu()->free(cs);
-    dm_free(&tm);
-    dm_free(&ts);
+    rmodel_free(&tm);
+    rmodel_free(&ts);
     free(lm);
     free(ls);
 }

@@ -12,50 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TM_MAX 96
-
-struct tmodel {
-    struct model m;
-    struct tensor t[TM_MAX];
-    int n;
-    uint64_t rng;
-};
-
-static float frand(struct tmodel *tm)
-{
-    tm->rng = tm->rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((tm->rng >> 40) / (double)(1ull << 24)) - 0.5f;
-}
-
-static float *add(struct tmodel *tm, const char *name, int64_t cols, int64_t rows, float scale, float offset)
-{
-    struct tensor *t = &tm->t[tm->n++];
-    float *d = malloc(sizeof(float) * (size_t)(cols * rows));
-    for (int64_t i = 0; i < cols * rows; i++)
-        d[i] = offset + scale * frand(tm);
-    t->name = strdup(name);
-    t->type = DT_F32;
-    t->n_dims = rows > 1 ? 2 : 1;
-    t->ne[0] = cols;
-    t->ne[1] = rows;
-    t->ne[2] = t->ne[3] = 1;
-    t->data = d;
-    t->nbytes = sizeof(float) * (size_t)(cols * rows);
-    tm->m.n_tensors = tm->n;
-    tm->m.tensors = tm->t;
-    return d;
-}
-
-static void tm_free(struct tmodel *tm)
-{
-    for (int i = 0; i < tm->n; i++) {
-        free(tm->t[i].name);
-        free((void *)tm->t[i].data);
-    }
-}
-
-/* A Llama-family model: LLaDA (no bias), Dream (q/k/v bias, shift) or Llama. */
-static void build_llama(struct tmodel *tm, enum arch a, uint64_t seed)
+static void build_llama(struct rmodel *tm, enum arch a, uint64_t seed)
 {
     memset(tm, 0, sizeof *tm);
     tm->rng = seed;
@@ -73,13 +30,13 @@ static void build_llama(struct tmodel *tm, enum arch a, uint64_t seed)
     c->shift_logits = a == ARCH_DREAM;
     c->pad_id = c->bos_id = c->eos_id = c->mask_id = -1;
     int kv = c->n_kv_heads * c->head_dim;
-    add(tm, "token_embd.weight", 32, 40, 1.0f, 0.0f);
-    add(tm, "output_norm.weight", 32, 1, 0.2f, 1.0f);
+    rmodel_add(tm, "token_embd.weight", 32, 40, 1.0f, 0.0f);
+    rmodel_add(tm, "output_norm.weight", 32, 1, 0.2f, 1.0f);
     if (a != ARCH_LLAMA)
-        add(tm, "output.weight", 32, 40, 0.5f, 0.0f);
+        rmodel_add(tm, "output.weight", 32, 40, 0.5f, 0.0f);
     char n[64];
     for (int l = 0; l < 2; l++) {
-#define T(s, cols, rows, sc, off) (snprintf(n, sizeof n, "blk.%d." s, l), add(tm, n, cols, rows, sc, off))
+#define T(s, cols, rows, sc, off) (snprintf(n, sizeof n, "blk.%d." s, l), rmodel_add(tm, n, cols, rows, sc, off))
         T("attn_norm.weight", 32, 1, 0.2f, 1.0f);
         T("attn_q.weight", 32, 32, 0.4f, 0.0f);
         T("attn_k.weight", 32, kv, 0.4f, 0.0f);
@@ -98,7 +55,7 @@ static void build_llama(struct tmodel *tm, enum arch a, uint64_t seed)
     }
 }
 
-static void build_bert(struct tmodel *tm, enum arch a, uint64_t seed)
+static void build_bert(struct rmodel *tm, enum arch a, uint64_t seed)
 {
     memset(tm, 0, sizeof *tm);
     tm->rng = seed;
@@ -114,14 +71,14 @@ static void build_bert(struct tmodel *tm, enum arch a, uint64_t seed)
     c->norm_eps = 1e-12f;
     c->pad_id = 1;
     c->bos_id = c->eos_id = c->mask_id = -1;
-    add(tm, "token_embd.weight", 32, 40, 1.0f, 0.0f);
-    add(tm, "position_embd.weight", 32, 40, 0.5f, 0.0f);
-    add(tm, "token_types.weight", 32, 2, 0.5f, 0.0f);
-    add(tm, "token_embd_norm.weight", 32, 1, 0.2f, 1.0f);
-    add(tm, "token_embd_norm.bias", 32, 1, 0.2f, 0.0f);
+    rmodel_add(tm, "token_embd.weight", 32, 40, 1.0f, 0.0f);
+    rmodel_add(tm, "position_embd.weight", 32, 40, 0.5f, 0.0f);
+    rmodel_add(tm, "token_types.weight", 32, 2, 0.5f, 0.0f);
+    rmodel_add(tm, "token_embd_norm.weight", 32, 1, 0.2f, 1.0f);
+    rmodel_add(tm, "token_embd_norm.bias", 32, 1, 0.2f, 0.0f);
     char n[64];
     for (int l = 0; l < 2; l++) {
-#define T(s, cols, rows, sc, off) (snprintf(n, sizeof n, "blk.%d." s, l), add(tm, n, cols, rows, sc, off))
+#define T(s, cols, rows, sc, off) (snprintf(n, sizeof n, "blk.%d." s, l), rmodel_add(tm, n, cols, rows, sc, off))
         T("attn_q.weight", 32, 32, 0.4f, 0.0f);
         T("attn_q.bias", 32, 1, 0.2f, 0.0f);
         T("attn_k.weight", 32, 32, 0.4f, 0.0f);
@@ -140,14 +97,14 @@ static void build_bert(struct tmodel *tm, enum arch a, uint64_t seed)
         T("layer_output_norm.bias", 32, 1, 0.2f, 0.0f);
 #undef T
     }
-    add(tm, "mlm.dense.weight", 32, 32, 0.4f, 0.0f);
-    add(tm, "mlm.dense.bias", 32, 1, 0.2f, 0.0f);
-    add(tm, "mlm.norm.weight", 32, 1, 0.2f, 1.0f);
-    add(tm, "mlm.norm.bias", 32, 1, 0.2f, 0.0f);
-    add(tm, "output.bias", 40, 1, 0.2f, 0.0f);
+    rmodel_add(tm, "mlm.dense.weight", 32, 32, 0.4f, 0.0f);
+    rmodel_add(tm, "mlm.dense.bias", 32, 1, 0.2f, 0.0f);
+    rmodel_add(tm, "mlm.norm.weight", 32, 1, 0.2f, 1.0f);
+    rmodel_add(tm, "mlm.norm.bias", 32, 1, 0.2f, 0.0f);
+    rmodel_add(tm, "output.bias", 40, 1, 0.2f, 0.0f);
 }
 
-static void *load(struct tmodel *tm, enum cpu_weights_mode w, int stack)
+static void *load(struct rmodel *tm, enum cpu_weights_mode w, int stack)
 {
     char err[256] = "";
     struct cpu_opts o = {1, w, stack};
@@ -194,7 +151,7 @@ static const int32_t ids_a[] = {3, 17, 5, 39, 0, 22, 8};
 static const int32_t ids_b[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
 static const int32_t ids_c[] = {30, 31, 32, 33, 34};
 
-static void check_invariance(struct tmodel *tm, enum cpu_weights_mode w)
+static void check_invariance(struct rmodel *tm, enum cpu_weights_mode w)
 {
     void *ctx = load(tm, w, 0);
     if (!ctx)
@@ -248,26 +205,26 @@ static void check_invariance(struct tmodel *tm, enum cpu_weights_mode w)
 
 void test_cpu_batch_invariance_llada(void)
 {
-    struct tmodel tm;
+    struct rmodel tm;
     build_llama(&tm, ARCH_LLADA, 1);
     check_invariance(&tm, CPU_WEIGHTS_AUTO);
-    tm_free(&tm);
+    rmodel_free(&tm);
 }
 
 void test_cpu_batch_invariance_dream(void)
 {
-    struct tmodel tm;
+    struct rmodel tm;
     build_llama(&tm, ARCH_DREAM, 2);
     check_invariance(&tm, CPU_WEIGHTS_AUTO);
-    tm_free(&tm);
+    rmodel_free(&tm);
 }
 
 void test_cpu_batch_invariance_bert(void)
 {
-    struct tmodel tm;
+    struct rmodel tm;
     build_bert(&tm, ARCH_ROBERTA, 3);
     check_invariance(&tm, CPU_WEIGHTS_AUTO);
-    tm_free(&tm);
+    rmodel_free(&tm);
 }
 
 /* Causal: a prefix's logits do not depend on what follows. Full: they do.
@@ -275,11 +232,11 @@ void test_cpu_batch_invariance_bert(void)
  * later tokens of their own block. */
 void test_cpu_attention_masks(void)
 {
-    struct tmodel tm;
+    struct rmodel tm;
     build_llama(&tm, ARCH_LLAMA, 4);
     void *ctx = load(&tm, CPU_WEIGHTS_AUTO, 0);
     if (!ctx) {
-        tm_free(&tm);
+        rmodel_free(&tm);
         return;
     }
     int32_t x[9] = {5, 9, 1, 30, 2, 7, 11, 4, 6}, y[9];
@@ -309,7 +266,7 @@ void test_cpu_attention_masks(void)
     free(lx);
     free(ly);
     backend_cpu()->free(ctx);
-    tm_free(&tm);
+    rmodel_free(&tm);
 }
 
 /* llama.cpp's converter permutes Q/K rows so that rotate-half pairs become
@@ -330,7 +287,7 @@ static void permute_rows(float *w, int n_head, int hd, int cols)
 
 void test_cpu_rope_layouts(void)
 {
-    struct tmodel a, b;
+    struct rmodel a, b;
     build_llama(&a, ARCH_LLAMA, 5);
     build_llama(&b, ARCH_LLAMA, 5);
     b.m.cfg.rope_interleaved = 1;
@@ -361,14 +318,14 @@ void test_cpu_rope_layouts(void)
         backend_cpu()->free(ca);
     if (cb)
         backend_cpu()->free(cb);
-    tm_free(&a);
-    tm_free(&b);
+    rmodel_free(&a);
+    rmodel_free(&b);
 }
 
 /* Dream: logits at i are the unshifted model's at i - 1; position 0 its own. */
 void test_cpu_dream_shift(void)
 {
-    struct tmodel tm;
+    struct rmodel tm;
     build_llama(&tm, ARCH_DREAM, 6);
     void *cs = load(&tm, CPU_WEIGHTS_AUTO, 0);
     tm.m.cfg.shift_logits = 0;
@@ -387,13 +344,13 @@ void test_cpu_dream_shift(void)
         backend_cpu()->free(cs);
     if (cn)
         backend_cpu()->free(cn);
-    tm_free(&tm);
+    rmodel_free(&tm);
 }
 
 /* One sgemm over all canvases gives the same numbers up to rounding. */
 void test_cpu_stacked_rows_close(void)
 {
-    struct tmodel tm;
+    struct rmodel tm;
     build_llama(&tm, ARCH_LLADA, 7);
     void *c1 = load(&tm, CPU_WEIGHTS_AUTO, 0), *c2 = load(&tm, CPU_WEIGHTS_AUTO, 1);
     if (c1 && c2) {
@@ -418,13 +375,13 @@ void test_cpu_stacked_rows_close(void)
         backend_cpu()->free(c1);
     if (c2)
         backend_cpu()->free(c2);
-    tm_free(&tm);
+    rmodel_free(&tm);
 }
 
 /* CFG: a row with an unconditional twin reduces un + (s+1)(cond - un). */
 void test_cpu_cfg(void)
 {
-    struct tmodel tm;
+    struct rmodel tm;
     build_llama(&tm, ARCH_LLADA, 8);
     void *ctx = load(&tm, CPU_WEIGHTS_AUTO, 0);
     if (ctx) {
@@ -464,12 +421,12 @@ void test_cpu_cfg(void)
         CHECK(backend_cpu()->denoise(ctx, &b, err, sizeof err) != 0);
         backend_cpu()->free(ctx);
     }
-    tm_free(&tm);
+    rmodel_free(&tm);
 }
 
 void test_cpu_bad_input(void)
 {
-    struct tmodel tm;
+    struct rmodel tm;
     build_llama(&tm, ARCH_LLADA, 9);
     void *ctx = load(&tm, CPU_WEIGHTS_AUTO, 0);
     if (ctx) {
@@ -495,7 +452,7 @@ void test_cpu_bad_input(void)
     struct cpu_opts o = {1, CPU_WEIGHTS_AUTO, 0};
     CHECK(cpu_load_opts(&tm.m, &o, err, sizeof err) == NULL);
     CHECK(strstr(err, "blk.1.ffn_down.weight") != NULL);
-    tm_free(&tm);
+    rmodel_free(&tm);
 }
 
 /* The fast F16/BF16/Q8_0 conversions give the same bits as tensor_rows_f32. */
@@ -549,7 +506,7 @@ static uint16_t to_f16(float f)
  * load give the same bits. */
 void test_cpu_stream_matches_resident(void)
 {
-    struct tmodel tm;
+    struct rmodel tm;
     build_llama(&tm, ARCH_DREAM, 10);
     for (int i = 0; i < tm.n; i++) {
         struct tensor *t = &tm.t[i];
@@ -581,7 +538,7 @@ void test_cpu_stream_matches_resident(void)
         backend_cpu()->free(cr);
     if (cs)
         backend_cpu()->free(cs);
-    tm_free(&tm);
+    rmodel_free(&tm);
 }
 
 /* CPU_WEIGHTS_BF16 (where the CPU has AVX512-BF16; else loading it must
@@ -591,7 +548,7 @@ void test_cpu_stream_matches_resident(void)
  * operands rounded to 8 significant bits: 2e-2 of the logit scale). */
 void test_cpu_bf16_weights(void)
 {
-    struct tmodel tm;
+    struct rmodel tm;
     build_llama(&tm, ARCH_LLADA, 11);
     if (!cpu_bf16_supported()) {
         char err[256] = "";
@@ -599,7 +556,7 @@ void test_cpu_bf16_weights(void)
         void *ctx = cpu_load_opts(&tm.m, &o, err, sizeof err);
         CHECK(ctx == NULL);
         CHECK(strstr(err, "AVX512-BF16") != NULL);
-        tm_free(&tm);
+        rmodel_free(&tm);
         fprintf(stderr, "    (no AVX512-BF16 here: only the refusal checked)\n");
         return;
     }
@@ -644,17 +601,17 @@ void test_cpu_bf16_weights(void)
         backend_cpu()->free(cp);
     if (cq)
         backend_cpu()->free(cq);
-    tm_free(&tm);
+    rmodel_free(&tm);
     build_bert(&tm, ARCH_BERT, 12);
     check_invariance(&tm, CPU_WEIGHTS_BF16);
-    tm_free(&tm);
+    rmodel_free(&tm);
 }
 
 /* AUTO takes BF16 only for BF16/quantized projections on a CPU with the
  * feature; an F32 model stays f32. */
 void test_cpu_bf16_auto(void)
 {
-    struct tmodel tm;
+    struct rmodel tm;
     build_llama(&tm, ARCH_LLADA, 13);
     void *c = load(&tm, CPU_WEIGHTS_AUTO, 0);
     if (c) {
@@ -682,5 +639,5 @@ void test_cpu_bf16_auto(void)
         CHECK(cpu_weights_bf16(c) == cpu_bf16_supported());
         backend_cpu()->free(c);
     }
-    tm_free(&tm);
+    rmodel_free(&tm);
 }
