@@ -235,31 +235,20 @@ static int check_shape(const struct api_request *r, const struct config *cfg, st
 {
     if (!r->block_length.set || r->block_length.v <= 0)
         return 0;
-    if (r->canvas) {
-        long long total = r->canvas_masked, block = r->block_length.v;
-        if (block < total && total % block) {
+    long long block = r->block_length.v;
+    long long total = r->canvas ? r->canvas_masked : r->max_tokens.set ? r->max_tokens.v : cfg->gen_length;
+    if (block < total && total % block) {
+        if (r->canvas)
             api_error_set(e, 400, "block_length",
                           "'block_length' (%lld) must divide the canvas's masked tokens (%lld).", block, total);
-            return -1;
-        }
-        long long n_blocks = block < total ? total / block : 1;
-        if (r->steps.set && r->steps.v % n_blocks) {
-            api_error_set(e, 400, "steps", "'steps' (%lld) must be a multiple of the number of blocks (%lld).",
-                          (long long)r->steps.v, n_blocks);
-            return -1;
-        }
-        return 0;
-    }
-    long long max_tokens = r->max_tokens.set ? r->max_tokens.v : cfg->gen_length;
-    long long block = r->block_length.v;
-    if (block < max_tokens && max_tokens % block) {
-        api_error_set(e, 400, "block_length",
-                      "'block_length' (%lld) must divide 'max_tokens' (%lld); or leave block_length out "
-                      "to have max_tokens rounded up to whole blocks.",
-                      block, max_tokens);
+        else
+            api_error_set(e, 400, "block_length",
+                          "'block_length' (%lld) must divide 'max_tokens' (%lld); or leave block_length out "
+                          "to have max_tokens rounded up to whole blocks.",
+                          block, total);
         return -1;
     }
-    long long n_blocks = block < max_tokens ? max_tokens / block : 1;
+    long long n_blocks = block < total ? total / block : 1;
     if (r->steps.set && r->steps.v % n_blocks) {
         api_error_set(e, 400, "steps", "'steps' (%lld) must be a multiple of the number of blocks (%lld).",
                       (long long)r->steps.v, n_blocks);

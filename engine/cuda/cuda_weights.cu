@@ -242,6 +242,21 @@ static int load_dit_host(struct cu_ctx *c, char *err, size_t errlen)
     return 0;
 }
 
+/* Every block's weights, each through the architecture's own loader. */
+static int load_layers(struct cu_ctx *c, int (*load)(struct cu_ctx *, int, struct cu_layer *, char *, size_t),
+                       char *err, size_t errlen)
+{
+    c->layers = (struct cu_layer *)calloc((size_t)c->cfg.n_layers, sizeof(struct cu_layer));
+    if (!c->layers) {
+        snprintf(err, errlen, "cuda: out of host memory");
+        return -1;
+    }
+    for (int l = 0; l < c->cfg.n_layers; l++)
+        if (load(c, l, &c->layers[l], err, errlen))
+            return -1;
+    return 0;
+}
+
 static int load_dit(struct cu_ctx *c, char *err, size_t errlen)
 {
     if (!(c->out_w = upload_mat(c, "output.weight", c->V, c->D, err, errlen)) ||
@@ -250,15 +265,7 @@ static int load_dit(struct cu_ctx *c, char *err, size_t errlen)
         !(c->fada_w = upload_mat(c, "output_adaln.weight", 2 * c->D, c->C, err, errlen)) ||
         !(c->fada_b = upload_vec(c, "output_adaln.bias", 2 * c->D, 1, err, errlen)) || load_dit_host(c, err, errlen))
         return -1;
-    c->layers = (struct cu_layer *)calloc((size_t)c->cfg.n_layers, sizeof(struct cu_layer));
-    if (!c->layers) {
-        snprintf(err, errlen, "cuda: out of host memory");
-        return -1;
-    }
-    for (int l = 0; l < c->cfg.n_layers; l++)
-        if (load_dit_layer(c, l, &c->layers[l], err, errlen))
-            return -1;
-    return 0;
+    return load_layers(c, load_dit_layer, err, errlen);
 }
 
 int cu_load_weights(struct cu_ctx *c, char *err, size_t errlen)
@@ -304,15 +311,7 @@ int cu_load_weights(struct cu_ctx *c, char *err, size_t errlen)
     } else if (!(c->out_norm = upload_vec(c, "output_norm.weight", c->D, 1, err, errlen))) {
         return -1;
     }
-    c->layers = (struct cu_layer *)calloc((size_t)c->cfg.n_layers, sizeof(struct cu_layer));
-    if (!c->layers) {
-        snprintf(err, errlen, "cuda: out of host memory");
-        return -1;
-    }
-    for (int l = 0; l < c->cfg.n_layers; l++)
-        if (load_layer(c, l, &c->layers[l], err, errlen))
-            return -1;
-    return 0;
+    return load_layers(c, load_layer, err, errlen);
 }
 
 /* What the weights will take: every matrix as BF16, every vector as f32
